@@ -1,0 +1,74 @@
+"""Measure the per-version constants of the heap model (sidecar/node_profile.py) on real Node.
+
+For each Node major:
+- idle footprint: RssFile (the binary's resident pages, shared by all Node processes of a
+  container) and RssAnon of a process that loaded http, zlib and crypto;
+- heap overhead: a pure heap leak with `--max-old-space-size=X --max-semi-space-size=1` in a large
+  memory cgroup, with the page cache warm so only anonymous memory is charged; the cgroup's
+  peak usage at V8's heap-limit abort, fitted as `intercept + slope * X` over several X.
+
+Run: `.venv/bin/python -m bench.calibrate [--majors 20,22] [--out bench/results/calibration.json]`
+(root, cgroup v1 memory controller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tests.memcg import MIB, MemoryCgroup
+from tests.nodes import MAJORS, install_node, node_version
+
+REPO = Path(__file__).resolve().parent.parent
+LEAK = REPO / "tests" / "js" / "leak.js"
+IDLE = "require('http');require('zlib');require('crypto');" + (REPO / "tests" / "js" / "report.js").read_text()
+OLD_SIZES_MIB = (64, 256, 1024, 2048)
+
+
+def measure(major: int) -> dict[str, object]:
+    node = install_node(major)
+    with MemoryCgroup(8192 * MIB) as cg:  # also warms the page cache, charged to this cgroup
+        idle = json.loads(cg.run([str(node), "-e", IDLE]).stdout)
+        cg.run([str(node), "--max-old-space-size=64", str(LEAK)])
+    points = []
+    for old in OLD_SIZES_MIB:
+        with MemoryCgroup(8192 * MIB) as cg:  # fresh, so the cached binary is charged elsewhere
+            run = cg.run([str(node), f"--max-old-space-size={old}", "--max-semi-space-size=1", str(LEAK)])
+        points.append({"old_mib": old, "outcome": run.outcome, "peak_mib": round(run.peak_bytes / MIB, 1)})
+    xs = [p["old_mib"] for p in points]
+    ys = [p["peak_mib"] for p in points]
+    n = len(xs)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+    intercept = mean_y - slope * mean_x
+    worst = max(y - x for x, y in zip(xs, ys, strict=True))
+    return {
+        "major": major,
+        "version": node_version(node),
+        "idle_rss_file_mib": round(idle["status"]["RssFile"] / MIB, 1),
+        "idle_rss_anon_mib": round(idle["status"]["RssAnon"] / MIB, 1),
+        "leak_points": points,
+        "fit_intercept_mib": round(intercept, 1),
+        "fit_slope": round(slope, 4),
+        "worst_peak_minus_old_mib": round(worst, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--majors", default=",".join(map(str, MAJORS)))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    results = [measure(int(m)) for m in args.majors.split(",")]
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

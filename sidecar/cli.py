@@ -1,0 +1,180 @@
+"""Entry point: `python -m sidecar [run|explain|emulate]`. The only module that reads the environment.
+
+- `run` (the default, and the container's entrypoint): detect, plan, write the env file, log.
+- `explain [--json]`: the same decision, printed; nothing is written.
+- `emulate`: a local task metadata endpoint from a task definition; with `-- COMMAND`, runs
+  COMMAND against it (the README's quick start runs the init job that way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sidecar import __version__, emulate, log
+from sidecar.envfile import write_env_file
+from sidecar.errors import SettingsError, SidecarError
+from sidecar.job import check_policy, decide, gather
+from sidecar.report import decision_record, emf_members, render_explain
+from sidecar.settings import VARS, LogFormat, Settings, load_settings
+
+COMMANDS = ("run", "explain", "emulate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = argparse.ArgumentParser(add_help=False)
+    group = settings.add_argument_group("settings (each overrides its environment variable)")
+    for var in VARS:
+        default = f"default {var.default!r}" if var.default is not None else "unset by default"
+        group.add_argument(var.flag, dest=var.field, metavar=var.env, help=f"{var.help} ({default})")
+
+    parser = argparse.ArgumentParser(
+        prog="node-heap-sidecar",
+        description="Size a Node.js heap to its ECS task and write it to an env file.",
+    )
+    parser.add_argument("--version", action="version", version=f"node-heap-sidecar {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", parents=[settings], help="the init job (default)")
+    explain = commands.add_parser("explain", parents=[settings], help="print the decision; write nothing")
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
+    em = commands.add_parser("emulate", help="serve task metadata v4 from a task definition on 127.0.0.1")
+    em.add_argument("--task-definition", type=Path, default=Path("task-definition.json"))
+    em.add_argument("--launch-type", choices=("FARGATE", "EC2"), default="FARGATE")
+    em.add_argument("--self", dest="self_name", help="the init container's name (default: the one waited on)")
+    em.add_argument("--task-memory", type=int, help="task memory in MiB (default: the task definition's)")
+    em.add_argument("--port", type=int, default=0)
+    em.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND: run it against the endpoint, then stop")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    stdout = stdout or sys.stdout
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["run", *argv]
+    args = build_parser().parse_args(argv)
+    if args.command == "emulate":
+        return _emulate(args, environ, stdout)
+    flags = {var.field: getattr(args, var.field) for var in VARS}
+    try:
+        settings = load_settings(environ, flags, check_env_file=args.command == "run")
+    except SettingsError as exc:
+        return _fail(exc, _log_format(environ, flags), stdout)
+    if args.command == "explain":
+        return _explain(settings, stdout, as_json=args.json)
+    return run(settings, stdout)
+
+
+def run(settings: Settings, stdout: TextIO) -> int:
+    """The init job: detect, decide, write atomically, log. Returns the exit code."""
+    log.configure(stdout, settings.log_format)
+    logger = log.get_logger()
+    try:
+        logger.info("settings_loaded", version=__version__, **_settings_fields(settings))
+        gathered = gather(settings)
+        for report in gathered.reports:
+            logger.info(
+                "source_read",
+                source=report.source,
+                status=report.status,
+                detail=report.detail,
+                elapsed_ms=report.elapsed_ms,
+            )
+        decision = decide(gathered, settings)
+        logger = logger.bind(task_arn=decision.identity.get("task_arn"), container=decision.target)
+        for notice in decision.notices:
+            logger.warning(notice.code, text=notice.text)
+        record = decision_record(decision)
+        try:
+            check_policy(decision)
+        except SidecarError:
+            logger.info("decision", **record)
+            raise
+        write_env_file(settings.env_file, decision.env_text)
+        logger.info("env_file_written", path=str(settings.env_file), size_bytes=len(decision.env_text))
+        emf = emf_members(decision, settings.metrics_namespace, int(time.time() * 1000))
+        logger.info("decision", **record, **emf)
+        return 0
+    except SidecarError as exc:
+        logger.error("run_failed", error=str(exc), exit_code=exc.exit_code)
+        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so in CloudWatch, with the traceback, and fail
+        logger.exception("run_failed", error=f"{type(exc).__name__}: {exc}", exit_code=1)
+        return 1
+
+
+def _explain(settings: Settings, stdout: TextIO, *, as_json: bool) -> int:
+    try:
+        decision = decide(gather(settings), settings)
+    except SidecarError as exc:
+        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if as_json:
+        record = decision_record(decision)
+        record["env_text"] = decision.env_text
+        stdout.write(json.dumps(record, indent=2) + "\n")
+    else:
+        stdout.write(render_explain(decision))
+    return 0
+
+
+def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextIO) -> int:
+    try:
+        definition = emulate.load_task_definition(args.task_definition)
+        emulated = emulate.build_task(
+            definition,
+            launch_type=args.launch_type,
+            self_name=args.self_name,
+            task_memory_mib=args.task_memory,
+        )
+    except SettingsError as exc:
+        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        return exc.exit_code
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if command:
+        return emulate.run_command(emulated, command, environ, port=args.port)
+    with emulate.Emulator(emulated, port=args.port) as endpoint:
+        stdout.write(f"ECS_CONTAINER_METADATA_URI_V4={endpoint.uri}\n")
+        stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _fail(exc: SidecarError, fmt: LogFormat, stdout: TextIO) -> int:
+    log.configure(stdout, fmt)
+    log.get_logger().error("run_failed", error=str(exc), exit_code=exc.exit_code)
+    print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _log_format(environ: Mapping[str, str], flags: Mapping[str, Any]) -> LogFormat:
+    raw = flags.get("log_format") or environ.get("NODE_HEAP_LOG_FORMAT") or "json"
+    try:
+        return LogFormat(str(raw).strip().lower())
+    except ValueError:
+        return LogFormat.JSON
+
+
+def _settings_fields(settings: Settings) -> dict[str, Any]:
+    fields = {}
+    for var in VARS:
+        value = getattr(settings, var.field)
+        fields[var.field] = (
+            value.value if hasattr(value, "value") else (str(value) if isinstance(value, Path) else value)
+        )
+    return fields

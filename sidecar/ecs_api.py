@@ -1,0 +1,271 @@
+"""The ECS API through boto3 with the task role: DescribeTasks and DescribeTaskDefinition.
+
+Shapes: botocore's model `botocore/data/ecs/2014-11-13/service-2.json` (`Task`, `Container`,
+`ContainerOverride`, `TaskDefinition`, `ContainerDefinition`) and the AWS examples in
+tests/fixtures/ecs/. DescribeTasks reports `memory`/`memoryReservation` as strings of MiB and
+includes run-time overrides; DescribeTaskDefinition reports them as integers. Both list every
+container, including one that has not been created yet (which TMDS does not list on EC2).
+
+boto3 is imported only when this source runs: it costs about 0.3 s at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar.errors import SourceError
+
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 5.0
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """One container as an ECS API call describes it."""
+
+    name: str
+    memory_mib: int | None
+    reservation_mib: int | None
+    image: str | None = None
+    essential: bool | None = None
+    depends_on: tuple[tuple[str, str], ...] = ()  # (containerName, condition)
+    node_options: str | None = None  # NODE_OPTIONS in `environment` (overrides win)
+    command: tuple[str, ...] = ()
+    entry_point: tuple[str, ...] = ()
+    environment_files: bool = False  # variables we cannot see (S3 files)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDescription:
+    """DescribeTasks for this task."""
+
+    memory_mib: int | None
+    containers: tuple[ContainerSpec, ...]
+    task_definition_arn: str | None
+    group: str | None
+    launch_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDefinition:
+    """DescribeTaskDefinition for this task's definition."""
+
+    arn: str | None
+    memory_mib: int | None
+    containers: tuple[ContainerSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResult:
+    """What the ECS API said; a failed call leaves its part None and one line in `errors`."""
+
+    task: TaskDescription | None
+    task_definition: TaskDefinition | None
+    errors: tuple[str, ...]
+    skipped: str | None = None  # why the API was not asked at all
+
+
+def region_from_arn(task_arn: str) -> str | None:
+    """`arn:aws:ecs:<region>:<account>:task/...` -> region."""
+    parts = task_arn.split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "ecs" and parts[3]:
+        return parts[3]
+    return None
+
+
+def fetch_task_from_api(
+    *,
+    task_arn: str,
+    cluster: str | None,
+    task_definition: str | None,
+    endpoint_url: str | None = None,
+) -> ApiResult:
+    """Ask DescribeTasks and DescribeTaskDefinition; record failures instead of raising.
+
+    `endpoint_url` overrides the endpoint (boto3 also honours AWS_ENDPOINT_URL_ECS).
+    """
+    import boto3  # noqa: PLC0415 (lazy: ~0.3 s, see the module docstring)
+    import botocore.config  # noqa: PLC0415
+    import botocore.exceptions  # noqa: PLC0415
+
+    region = region_from_arn(task_arn)
+    if region is None:
+        return ApiResult(None, None, (), skipped=f"TaskARN={task_arn!r} has no region")
+    session = boto3.session.Session(region_name=region)
+    try:
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        return ApiResult(None, None, (), skipped=f"credentials could not be loaded: {exc}")
+    if credentials is None:
+        return ApiResult(None, None, (), skipped="no AWS credentials (task role) available")
+    try:
+        client = session.client(
+            "ecs",
+            endpoint_url=endpoint_url,
+            config=botocore.config.Config(
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+                retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # max_attempts = retries
+            ),
+        )
+    except (botocore.exceptions.BotoCoreError, ValueError) as exc:  # a bad region or endpoint URL
+        return ApiResult(None, None, (), skipped=f"ECS client could not be created: {_first_line(exc)}")
+    errors: list[str] = []
+    described: TaskDescription | None = None
+    definition: TaskDefinition | None = None
+    failures = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    try:
+        kwargs: dict[str, Any] = {"tasks": [task_arn]}
+        if cluster:
+            kwargs["cluster"] = cluster
+        described = parse_describe_tasks(client.describe_tasks(**kwargs), task_arn)
+    except failures as exc:
+        errors.append(f"DescribeTasks: {_describe(exc)}")
+    except SourceError as exc:  # its message already starts with "DescribeTasks"
+        errors.append(str(exc))
+    definition_id = (described.task_definition_arn if described else None) or task_definition
+    if definition_id:
+        try:
+            definition = parse_task_definition(client.describe_task_definition(taskDefinition=definition_id))
+        except failures as exc:
+            errors.append(f"DescribeTaskDefinition: {_describe(exc)}")
+        except SourceError as exc:  # its message already starts with "DescribeTaskDefinition"
+            errors.append(str(exc))
+    else:
+        errors.append("DescribeTaskDefinition: no task definition ARN or family:revision known")
+    return ApiResult(described, definition, tuple(errors))
+
+
+def parse_describe_tasks(response: Any, task_arn: str) -> TaskDescription:
+    """The entry of `tasks[]` for `task_arn`, with overrides folded into its containers."""
+    tasks = _get(response, "tasks", list, "DescribeTasks") or []
+    task = next((t for t in tasks if isinstance(t, dict) and t.get("taskArn") == task_arn), None)
+    if task is None:
+        failures = response.get("failures") if isinstance(response, dict) else None
+        reason = f" (failures: {failures})" if failures else ""
+        raise SourceError(f"DescribeTasks: task {task_arn!r} not in the answer{reason}")
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in _get(task.get("overrides") or {}, "containerOverrides", list, "DescribeTasks overrides") or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            overrides[item["name"]] = item
+    containers = []
+    for index, item in enumerate(_get(task, "containers", list, "DescribeTasks tasks[0]") or []):
+        where = f"DescribeTasks containers[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise SourceError(f"{where}: expected an object with a name")
+        override = overrides.get(item["name"], {})
+        containers.append(
+            ContainerSpec(
+                name=item["name"],
+                memory_mib=_mib(item.get("memory", override.get("memory")), f"{where}.memory"),
+                reservation_mib=_mib(
+                    item.get("memoryReservation", override.get("memoryReservation")),
+                    f"{where}.memoryReservation",
+                ),
+                image=item.get("image") if isinstance(item.get("image"), str) else None,
+                node_options=_node_options(override.get("environment"), f"{where} override"),
+            )
+        )
+    return TaskDescription(
+        memory_mib=_mib(task.get("memory"), "DescribeTasks tasks[0].memory"),
+        containers=tuple(containers),
+        task_definition_arn=_opt_str(task.get("taskDefinitionArn")),
+        group=_opt_str(task.get("group")),
+        launch_type=_opt_str(task.get("launchType")),
+    )
+
+
+def parse_task_definition(response: Any) -> TaskDefinition:
+    """`taskDefinition` of a DescribeTaskDefinition answer."""
+    definition = _get(response, "taskDefinition", dict, "DescribeTaskDefinition")
+    if definition is None:
+        raise SourceError("DescribeTaskDefinition: no taskDefinition in the answer")
+    containers = []
+    for index, item in enumerate(
+        _get(definition, "containerDefinitions", list, "DescribeTaskDefinition taskDefinition") or []
+    ):
+        where = f"DescribeTaskDefinition containerDefinitions[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise SourceError(f"{where}: expected an object with a name")
+        depends = tuple(
+            (dep["containerName"], str(dep.get("condition", "")))
+            for dep in item.get("dependsOn") or []
+            if isinstance(dep, dict) and isinstance(dep.get("containerName"), str)
+        )
+        containers.append(
+            ContainerSpec(
+                name=item["name"],
+                memory_mib=_mib(item.get("memory"), f"{where}.memory"),
+                reservation_mib=_mib(item.get("memoryReservation"), f"{where}.memoryReservation"),
+                image=_opt_str(item.get("image")),
+                essential=item.get("essential") if isinstance(item.get("essential"), bool) else None,
+                depends_on=depends,
+                node_options=_node_options(item.get("environment"), where),
+                command=_str_tuple(item.get("command")),
+                entry_point=_str_tuple(item.get("entryPoint")),
+                environment_files=bool(item.get("environmentFiles")),
+            )
+        )
+    return TaskDefinition(
+        arn=_opt_str(definition.get("taskDefinitionArn")),
+        memory_mib=_mib(definition.get("memory"), "DescribeTaskDefinition taskDefinition.memory"),
+        containers=tuple(containers),
+    )
+
+
+def _mib(value: Any, where: str) -> int | None:
+    """A memory figure (int, or a string of digits in DescribeTasks); None when absent or 0."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip()) or None  # isascii: "²" and "١٢٨" are digits to str.isdigit()
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value or None
+    raise SourceError(f"{where}={value!r}: expected a whole number of MiB")
+
+
+def _node_options(environment: Any, where: str) -> str | None:
+    if not environment:
+        return None
+    if not isinstance(environment, list):
+        raise SourceError(f"{where}.environment={environment!r}: expected a list")
+    for pair in environment:
+        if isinstance(pair, dict) and pair.get("name") == "NODE_OPTIONS":
+            value = pair.get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _get(doc: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(doc, dict):
+        raise SourceError(f"{where}: expected an object, got {type(doc).__name__}")
+    value = doc.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise SourceError(f"{where}.{key}={value!r}: expected a {kind.__name__}")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    return ()
+
+
+def _describe(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        error = response["Error"]
+        message = (str(error.get("Message") or "").splitlines() or [""])[0]
+        return f"{error.get('Code', 'Error')}: {message[:300]}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines() or [""]
+    return lines[0][:300]

@@ -1,0 +1,258 @@
+"""The heap plan: from the Node container's memory to `--max-old-space-size` and `--max-semi-space-size`.
+
+A Node-aware model, not a flat ratio. Per container, keep back what is not heap:
+
+    memory = binary (once) + headroom + reserve
+             + processes x (isolate base + young generation + heap x (1 + overhead ratio))
+
+and give each isolate the largest old space that satisfies it. Constants per Node line and their
+evidence are in sidecar/node_profile.py. The young generation is 3 x semi-space; the semi-space
+follows Node 20's own rule (old/128 clamped to 1..16 MiB, measured) but is set explicitly so it
+cannot grow with the Node version (Node 24 lets it reach 64 MiB, i.e. 192 MiB of young generation).
+Pure: no I/O, so it is tested exhaustively (tests/test_plan.py, with hypothesis).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from sidecar.candidates import Notice
+from sidecar.node_profile import NodeProfile
+from sidecar.nodeopts import HeapPins
+
+MAX_PLANNED_MEMORY_MIB = 1 << 24  # 16 TiB: where the search for a big-enough container stops
+YOUNG_PER_OLD = 3 / 128  # young allowance = 3 x (budget / 128): Node 20's semi-space rule
+MIN_SEMI_SPACE_MIB = 1
+MAX_SEMI_SPACE_MIB = 16  # Node <= 22's cap; larger trades memory for fewer scavenges
+
+
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """The user's part of the plan (from Settings)."""
+
+    processes: int = 1
+    reserve_mib: int = 0
+    headroom_ratio: float = 0.1
+    ratio: float | None = None
+    min_mib: int = 32
+    max_mib: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """Memory kept back from the heap, in MiB, and where the figure comes from."""
+
+    name: str
+    mib: int
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeapPlan:
+    memory_mib: int
+    processes: int
+    heap_mib: int | None  # old space per isolate that Node will use (ours or the app's); None: unknown
+    fit_mib: int  # the largest old space per isolate that fits
+    semi_space_mib: int | None  # semi-space Node will use; None: V8's own choice
+    young_mib: int  # young-generation allowance per isolate
+    components: tuple[Component, ...]  # everything kept back from the heap
+    binding: str  # the rule that set heap_mib
+    flags: tuple[str, ...]  # what the sidecar adds to NODE_OPTIONS
+    too_small: bool
+    smallest_memory_mib: int | None  # when too small: the smallest memory where the plan fits
+    warnings: tuple[Notice, ...]
+    profile: NodeProfile
+
+    @property
+    def kept_back_mib(self) -> int:
+        return sum(c.mib for c in self.components)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    old_mib: int
+    semi_mib: int | None
+    young_mib: int
+    components: tuple[Component, ...]
+
+
+def _exact(ratio: float) -> Fraction:
+    """A ratio as the decimal the user wrote (0.1 is 1/10, not 0.1000000000000000055...)."""
+    return Fraction(repr(ratio))
+
+
+def _ceil_share(mib: int, ratio: float) -> int:
+    return math.ceil(mib * _exact(ratio))
+
+
+def young_allowance(per_isolate_mib: int) -> tuple[int, int]:
+    """(semi-space, young allowance) in MiB for one isolate's budget.
+
+    The allowance, 3/128 of the budget clamped to 3..48 MiB, grows by at most 1 MiB per MiB of
+    budget, so the heap never shrinks as memory grows. The semi-space is the largest power of two
+    whose young generation (3 x) fits in the allowance: V8 rounds semi-spaces up to a power of two,
+    so only those are exact.
+    """
+    allowance = min(max(math.ceil(per_isolate_mib * YOUNG_PER_OLD), 3 * MIN_SEMI_SPACE_MIB), 3 * MAX_SEMI_SPACE_MIB)
+    semi = 1 << int(math.log2(allowance // 3))
+    return semi, allowance
+
+
+def _largest_old(room_mib: int, overhead_ratio: float) -> int:
+    """The largest old space h with h + ceil(h x overhead) <= room (may be <= 0)."""
+    old = math.floor(room_mib / (1 + _exact(overhead_ratio)))
+    while old > 0 and old + _ceil_share(old, overhead_ratio) > room_mib:
+        old -= 1
+    while old + 1 + _ceil_share(old + 1, overhead_ratio) <= room_mib:
+        old += 1
+    return old
+
+
+def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: int | None) -> _Fit:
+    n = knobs.processes
+    headroom = _ceil_share(memory_mib, knobs.headroom_ratio)
+    shared = profile.binary_resident_mib + headroom + knobs.reserve_mib
+    per_isolate = (memory_mib - shared) // n
+    if pinned_semi_mib is not None:
+        rounded = 1 << max(0, math.ceil(math.log2(pinned_semi_mib)))  # V8 rounds up
+        semi: int | None = rounded
+        young = 3 * rounded
+        young_origin = f"3 x the app's --max-semi-space-size={pinned_semi_mib} (V8 rounds it to {rounded})"
+    elif profile.semi_space_flag_ok:
+        chosen, young = young_allowance(per_isolate)
+        semi = chosen
+        young_origin = f"3/128 of the budget, 3..48 MiB; semi-space {chosen} MiB uses {3 * chosen}"
+    else:
+        semi = None
+        young = 3 * profile.default_max_semi_space_mib
+        young_origin = f"3 x V8's default semi-space cap {profile.default_max_semi_space_mib} MiB ({profile.label})"
+    old = _largest_old(per_isolate - profile.isolate_base_mib - young, profile.heap_overhead_ratio)
+    overhead = _ceil_share(max(old, 0), profile.heap_overhead_ratio)
+    components = (
+        Component("node binary, resident once", profile.binary_resident_mib, f"{profile.label}: {profile.evidence}"),
+        Component("headroom for off-heap memory", headroom, f"NODE_HEAP_HEADROOM_RATIO={knobs.headroom_ratio:g}"),
+        Component("app reserve", knobs.reserve_mib, "NODE_HEAP_RESERVE_MIB"),
+        Component(f"isolate base x {n}", n * profile.isolate_base_mib, f"{profile.label}: {profile.evidence}"),
+        Component(f"young generation x {n}", n * young, young_origin),
+        Component(
+            f"V8 heap overhead x {n}",
+            n * overhead,
+            f"{profile.heap_overhead_ratio:.0%} of old space ({profile.label})",
+        ),
+        Component("rounding", (memory_mib - shared) - n * per_isolate, f"budget split over {n} isolates"),
+    )
+    return _Fit(old, semi, young, components)
+
+
+def plan_heap(
+    memory_mib: int,
+    knobs: Knobs,
+    profile: NodeProfile,
+    pins: HeapPins | None = None,
+    *,
+    percent_base_mib: int | None = None,
+) -> HeapPlan:
+    """Plan the heap for `memory_mib` of container memory.
+
+    `pins` are heap flags the app set itself: they are respected and checked. `percent_base_mib`
+    is the memory Node itself would see, to resolve an app's --max-old-space-size-percentage.
+    """
+    pins = pins or HeapPins()
+    fit = _fit(memory_mib, knobs, profile, pins.semi_space_mib)
+    warnings: list[Notice] = []
+    flags: list[str] = []
+
+    heap, binding = fit.old_mib, "largest old space that fits"
+    caps = []
+    if knobs.ratio is not None:
+        caps.append((math.floor(memory_mib * knobs.ratio / knobs.processes), f"NODE_HEAP_RATIO={knobs.ratio:g}"))
+    if knobs.max_mib is not None:
+        caps.append((knobs.max_mib, f"NODE_HEAP_MAX_MIB={knobs.max_mib}"))
+    for value, rule in caps:
+        if value < heap:
+            heap, binding = value, rule
+    if heap < knobs.min_mib <= fit.old_mib:
+        heap, binding = knobs.min_mib, f"NODE_HEAP_MIN_MIB={knobs.min_mib} (a cap was lower)"
+
+    too_small = fit.old_mib < knobs.min_mib
+    smallest = _smallest_memory(memory_mib, knobs, profile, pins) if too_small else None
+    if too_small:
+        heap = fit.old_mib
+        binding = "container too small: largest old space that fits"
+        warnings.append(
+            Notice(
+                "container_too_small",
+                f"container too small: {memory_mib} MiB leaves {fit.old_mib} MiB of old space per isolate, "
+                f"below NODE_HEAP_MIN_MIB={knobs.min_mib}; the smallest memory that fits is {smallest} MiB",
+            )
+        )
+
+    final_heap: int | None = heap
+    if pins.pins_old_space:
+        final_heap, binding = _pinned_heap(pins, percent_base_mib)
+        if final_heap is None:
+            warnings.append(
+                Notice(
+                    "heap_pin_unchecked",
+                    f"the app's {pins.text} cannot be checked: the memory Node will see is unknown",
+                )
+            )
+        elif final_heap > fit.old_mib:
+            warnings.append(
+                Notice(
+                    "heap_pin_does_not_fit",
+                    f"the app's {pins.text} gives {final_heap} MiB of old space, more than the "
+                    f"{fit.old_mib} MiB that fit in {memory_mib} MiB: the kernel may kill Node; "
+                    "remove it to let the sidecar size the heap",
+                )
+            )
+    elif heap >= 1:
+        flags.append(f"--max-old-space-size={heap}")
+    else:
+        final_heap = None
+        warnings.append(Notice("no_heap_fits", "no old space fits at all: the sidecar sets no heap flag"))
+    if fit.semi_mib is not None and pins.semi_space_mib is None and (flags or pins.pins_old_space):
+        flags.append(f"--max-semi-space-size={fit.semi_mib}")
+
+    return HeapPlan(
+        memory_mib=memory_mib,
+        processes=knobs.processes,
+        heap_mib=final_heap,
+        fit_mib=fit.old_mib,
+        semi_space_mib=fit.semi_mib,
+        young_mib=fit.young_mib,
+        components=fit.components,
+        binding=binding,
+        flags=tuple(flags),
+        too_small=too_small,
+        smallest_memory_mib=smallest,
+        warnings=tuple(warnings),
+        profile=profile,
+    )
+
+
+def _pinned_heap(pins: HeapPins, percent_base_mib: int | None) -> tuple[int | None, str]:
+    if pins.old_space_mib is not None:
+        return pins.old_space_mib, f"the app's own --max-old-space-size={pins.old_space_mib} (respected)"
+    assert pins.old_space_percent is not None
+    rule = f"the app's own --max-old-space-size-percentage={pins.old_space_percent:g} (respected)"
+    if percent_base_mib is None:
+        return None, rule
+    # Node: floor(memory in MiB * percent / 100) (nodejs/node test-max-old-space-size-percentage.js)
+    return math.floor(percent_base_mib * pins.old_space_percent / 100), rule
+
+
+def _smallest_memory(memory_mib: int, knobs: Knobs, profile: NodeProfile, pins: HeapPins) -> int | None:
+    """The smallest memory whose fit reaches NODE_HEAP_MIN_MIB (the fit grows with memory)."""
+    low, high = memory_mib, MAX_PLANNED_MEMORY_MIB
+    if _fit(high, knobs, profile, pins.semi_space_mib).old_mib < knobs.min_mib:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _fit(middle, knobs, profile, pins.semi_space_mib).old_mib >= knobs.min_mib:
+            high = middle
+        else:
+            low = middle
+    return high

@@ -1,0 +1,132 @@
+"""A Decision rendered for people and machines: the `decision` log event, EMF, and `explain`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar import __version__
+from sidecar.emf import render_emf
+from sidecar.job import Decision
+from sidecar.units import MIB, floor_mib
+
+
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """Every key figure and how it was reached, as flat-ish JSON (the canonical `decision` line)."""
+    budget, plan = decision.budget, decision.plan
+    chosen = budget.chosen
+    record: dict[str, Any] = {
+        "status": decision.status.value,
+        "container": decision.target,
+        "container_reason": decision.target_reason,
+        **decision.identity,
+        "memory_mib": decision.memory_mib,
+        "memory_origin": chosen.candidate.origin.value if chosen else None,
+        "memory_where": chosen.candidate.where if chosen else None,
+        "memory_rule": chosen.reason if chosen else None,
+        "memory_arithmetic": budget.arithmetic,
+        "heap_mib": plan.heap_mib if plan else None,
+        "heap_rule": plan.binding if plan else None,
+        "fit_mib": plan.fit_mib if plan else None,
+        "semi_space_mib": plan.semi_space_mib if plan else None,
+        "young_mib": plan.young_mib if plan else None,
+        "processes": plan.processes if plan else None,
+        "kept_back_mib": plan.kept_back_mib if plan else None,
+        "kept_back": [{"name": c.name, "mib": c.mib, "origin": c.origin} for c in plan.components] if plan else [],
+        "smallest_memory_mib": plan.smallest_memory_mib if plan else None,
+        "node_options_added": " ".join(plan.flags) if plan else "",
+        "node_version": decision.node_version,
+        "node_version_origin": decision.node_version_origin,
+        "node_profile": plan.profile.label if plan else None,
+        "app_heap_flags": decision.pins.text or None,
+        "app_heap_flags_origin": decision.pins_origin,
+        "env_file": decision.env_file,
+        "sources": [
+            {"source": r.source, "status": r.status, "detail": r.detail, "elapsed_ms": r.elapsed_ms}
+            for r in decision.reports
+        ],
+        "candidates": [
+            {
+                "kind": v.candidate.kind.value,
+                "origin": v.candidate.origin.value,
+                "container": v.candidate.container,
+                "value_bytes": v.candidate.value_bytes,
+                "where": v.candidate.where,
+                "outcome": v.outcome.value,
+                "reason": v.reason,
+            }
+            for v in budget.verdicts
+        ],
+        "warnings": [{"code": n.code, "text": n.text} for n in decision.notices],
+    }
+    return record
+
+
+def emf_members(decision: Decision, namespace: str, timestamp_ms: int) -> dict[str, Any]:
+    """The EMF part of the decision event: memory, heap and what was kept back, in bytes."""
+    plan = decision.plan
+    if decision.budget.memory_bytes is None or plan is None:
+        return {}
+    metrics: dict[str, tuple[float | int, str]] = {
+        "ContainerMemoryBytes": (decision.budget.memory_bytes, "Bytes"),
+        "KeptBackBytes": (plan.kept_back_mib * MIB, "Bytes"),
+        "Processes": (plan.processes, "Count"),
+    }
+    if plan.heap_mib is not None:
+        metrics["HeapLimitBytes"] = (plan.heap_mib * MIB, "Bytes")
+    dimensions = {
+        "Cluster": decision.identity.get("cluster"),
+        "TaskFamily": decision.identity.get("family"),
+        "Container": decision.target,
+    }
+    return render_emf(namespace, dimensions, metrics, timestamp_ms)
+
+
+def render_explain(decision: Decision) -> str:
+    """The decision as a readable report (what `python -m sidecar explain` prints)."""
+    out: list[str] = [f"node-heap-sidecar {__version__}: explain (nothing is written)", ""]
+    ident = decision.identity
+    if ident.get("task_arn"):
+        out.append(f"Task       {ident['task_arn']}")
+        out.append(
+            f"           {ident.get('launch_type') or 'launch type unknown'}, "
+            f"cluster {ident.get('cluster')}, {ident.get('family')}:{ident.get('revision')}"
+        )
+    out.append(f"Container  {decision.target or '(unknown)'}  ({decision.target_reason})")
+    out += ["", "Sources"]
+    for r in decision.reports:
+        out.append(f"  {r.source:<17} {r.status:<8} {r.detail} ({r.elapsed_ms} ms)")
+    out += ["", "Memory candidates"]
+    for v in decision.budget.verdicts:
+        c = v.candidate
+        value = "unlimited" if c.value_bytes is None else _mib(c.value_bytes)
+        who = f" [{c.container}]" if c.container else ""
+        out.append(f"  {v.outcome.value:<13} {value:>12}  {c.kind.value}{who} from {c.origin.value}")
+        out.append(f"  {'':<13} {'':>12}  {c.where}: {v.reason}")
+    out += [
+        "",
+        f"Memory     {_mib(decision.budget.memory_bytes) if decision.budget.memory_bytes else 'none'}",
+    ]
+    out.append(f"           {decision.budget.arithmetic}")
+    plan = decision.plan
+    if plan is not None:
+        out += ["", f"Heap plan  {plan.profile.label} ({decision.node_version_origin})"]
+        for component in plan.components:
+            out.append(f"  - {component.name:<32} {component.mib:>7} MiB   {component.origin}")
+        heap = "unknown" if plan.heap_mib is None else f"{plan.heap_mib} MiB"
+        out.append(f"  = {'old space per isolate':<32} {heap:>11}   {plan.binding}")
+        out.append(f"    {'semi-space':<32} {plan.semi_space_mib or 'V8 default'!s:>7} MiB")
+        if decision.pins.text:
+            out.append(f"  app's own heap flags: {decision.pins.text} ({decision.pins_origin})")
+        out.append(f"Flags      {' '.join(plan.flags) or '(none)'}")
+    if decision.notices:
+        out += ["", "Warnings"]
+        out += [f"  {n.code}: {n.text}" for n in decision.notices]
+    out += ["", f"Env file   {decision.env_file} would contain:"]
+    out += [f"  | {line}" for line in decision.env_text.splitlines()]
+    return "\n".join(out) + "\n"
+
+
+def _mib(value_bytes: int) -> str:
+    if value_bytes % MIB == 0:
+        return f"{floor_mib(value_bytes)} MiB"
+    return f"{value_bytes / MIB:.1f} MiB"

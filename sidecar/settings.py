@@ -1,0 +1,345 @@
+"""Settings: the environment (and CLI flags) turned into one validated, immutable value.
+
+One declaration (`VARS`) feeds parsing, the CLI flags, the error messages and the README's
+configuration table, so they cannot drift apart. Every bad value is reported at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sidecar.errors import SettingsError
+
+
+class OnError(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EcsApi(enum.Enum):
+    AUTO = "auto"
+    OFF = "off"
+
+
+class LogFormat(enum.Enum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    metadata_uri: str | None
+    target: str | None
+    env_file: Path
+    memory_mib: int | None
+    processes: int
+    reserve_mib: int
+    headroom_ratio: float
+    ratio: float | None
+    min_mib: int
+    max_mib: int | None
+    on_error: OnError
+    ecs_api: EcsApi
+    node_version: str | None
+    metrics_namespace: str
+    cgroup_root: Path
+    proc_root: Path
+    log_format: LogFormat
+
+
+class _Invalid(ValueError):
+    """A converter's complaint: `expected` completes "expected ..."."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        text = raw.strip()
+        if not re.fullmatch(r"[0-9]+", text) or int(text) < minimum:
+            raise _Invalid(f"a whole number of at least {minimum}")
+        return int(text)
+
+    return convert
+
+
+def _ratio(*, zero_ok: bool) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        low = "at least 0 and below 1" if zero_ok else "greater than 0 and at most 1"
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise _Invalid(f"a number {low}") from None
+        ok = (0 <= value < 1) if zero_ok else (0 < value <= 1)
+        if not ok:
+            raise _Invalid(f"a number {low}")
+        return value
+
+    return convert
+
+
+def _choice(enum_cls: type[enum.Enum]) -> Callable[[str], Any]:
+    names = [member.value for member in enum_cls]
+
+    def convert(raw: str) -> Any:
+        try:
+            return enum_cls(raw.strip().lower())
+        except ValueError:
+            raise _Invalid("one of " + ", ".join(names)) from None
+
+    return convert
+
+
+def _metadata_uri(raw: str) -> str:
+    try:
+        parts = urlsplit(raw.strip())
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number or out of range)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise _Invalid("an http:// URL") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _Invalid("an http:// URL")
+    return raw.strip().rstrip("/")
+
+
+def _container_name(raw: str) -> str:
+    # ECS container names: up to 255 letters, numbers, underscores and hyphens.
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", raw.strip()):
+        raise _Invalid("an ECS container name (letters, digits, '_' or '-')")
+    return raw.strip()
+
+
+def _node_version(raw: str) -> str:
+    text = raw.strip().lstrip("v")
+    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,4}){0,2}", text):
+        raise _Invalid("a Node.js version such as 22 or 22.21.0")
+    return text
+
+
+def _namespace(raw: str) -> str:
+    # Empty turns metrics off; otherwise the CloudWatch EMF namespace pattern.
+    text = raw.strip()
+    if text and not re.fullmatch(r"[a-zA-Z0-9._#:/-]{1,255}", text):
+        raise _Invalid("empty, or a CloudWatch namespace of letters, digits and . _ # : / -")
+    return text
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise _Invalid("a path")
+    return Path(raw.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One setting: its variable, its flag, its default (as text) and how to read it."""
+
+    field: str
+    env: str
+    default: str | None
+    convert: Callable[[str], Any]
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+VARS: tuple[Var, ...] = (
+    Var(
+        "metadata_uri",
+        "ECS_CONTAINER_METADATA_URI_V4",
+        None,
+        _metadata_uri,
+        "Task metadata endpoint v4; set by ECS in every container.",
+    ),
+    Var(
+        "target",
+        "NODE_HEAP_TARGET",
+        None,
+        _container_name,
+        "Name of the Node container in the task definition. Unset: the only other `NORMAL` container of the task.",
+    ),
+    Var(
+        "env_file",
+        "NODE_HEAP_ENV_FILE",
+        "/shared/node-heap.env",
+        _path,
+        "Where the env file is written (its directory must exist and be writable).",
+    ),
+    Var(
+        "memory_mib",
+        "NODE_HEAP_MEMORY_MIB",
+        None,
+        _int(1),
+        "The Node container's memory in MiB, given explicitly; skips detection.",
+    ),
+    Var(
+        "processes",
+        "NODE_HEAP_PROCESSES",
+        "1",
+        _int(1),
+        "Node isolates sharing the container (main + cluster workers + child Node "
+        "processes + worker_threads); each gets its own heap, so the budget is divided.",
+    ),
+    Var(
+        "reserve_mib",
+        "NODE_HEAP_RESERVE_MIB",
+        "0",
+        _int(0),
+        "Off-heap memory the app needs beyond Node's own overhead (Buffers, native addons), in MiB.",
+    ),
+    Var(
+        "headroom_ratio",
+        "NODE_HEAP_HEADROOM_RATIO",
+        "0.1",
+        _ratio(zero_ok=True),
+        "Share of the container kept for the off-heap memory of a typical service "
+        "(request/response Buffers, compression, sockets); 0 for a pure-heap workload.",
+    ),
+    Var(
+        "ratio",
+        "NODE_HEAP_RATIO",
+        None,
+        _ratio(zero_ok=False),
+        "Cap: heap per process at most this share of the container's memory divided by "
+        "the processes. Never raises the heap past what fits.",
+    ),
+    Var(
+        "min_mib",
+        "NODE_HEAP_MIN_MIB",
+        "32",
+        _int(1),
+        "Smallest useful heap in MiB; below it the container is reported too small.",
+    ),
+    Var("max_mib", "NODE_HEAP_MAX_MIB", None, _int(1), "Largest heap in MiB, whatever the container's size."),
+    Var(
+        "on_error",
+        "NODE_HEAP_ON_ERROR",
+        "open",
+        _choice(OnError),
+        "`open`: when no limit is found or the container is too small, log it loudly, "
+        "write a safe file and exit 0. `closed`: exit non-zero so ECS does not start Node.",
+    ),
+    Var(
+        "ecs_api",
+        "NODE_HEAP_ECS_API",
+        "auto",
+        _choice(EcsApi),
+        "`auto`: ask the ECS API (DescribeTasks, DescribeTaskDefinition) when credentials are available. `off`: never.",
+    ),
+    Var(
+        "node_version",
+        "NODE_HEAP_NODE_VERSION",
+        None,
+        _node_version,
+        "Node.js version of the Node container (e.g. `22`). Unset: read from its image "
+        "tag, else assume a version that accepts `--max-semi-space-size` (>= 19.2).",
+    ),
+    Var(
+        "metrics_namespace",
+        "NODE_HEAP_METRICS_NAMESPACE",
+        "NodeHeapSidecar",
+        _namespace,
+        "CloudWatch namespace of the Embedded Metric Format figures; empty turns them off.",
+    ),
+    Var(
+        "cgroup_root",
+        "NODE_HEAP_CGROUP_ROOT",
+        "/sys/fs/cgroup",
+        _path,
+        "Where cgroup files are read (point it at a captured tree).",
+    ),
+    Var(
+        "proc_root",
+        "NODE_HEAP_PROC_ROOT",
+        "/proc",
+        _path,
+        "Where `self/mountinfo`, `self/cgroup` and `meminfo` are read.",
+    ),
+    Var(
+        "log_format",
+        "NODE_HEAP_LOG_FORMAT",
+        "json",
+        _choice(LogFormat),
+        "`json` (one object per line, for CloudWatch Logs) or `console`.",
+    ),
+)
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    flags: Mapping[str, str | None] | None = None,
+    *,
+    check_env_file: bool = True,
+) -> Settings:
+    """Validate the environment (flags win over it) into Settings, or raise one SettingsError.
+
+    `flags` maps a field name to the raw text given on the command line.
+    `check_env_file` is off for read-only commands (`explain`), which write nothing.
+    """
+    flags = flags or {}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    sources: dict[str, str] = {}
+    for var in VARS:
+        raw = flags.get(var.field)
+        source = var.flag
+        if raw is None:
+            raw = environ.get(var.env)
+            source = var.env
+        if raw is None or (raw.strip() == "" and var.field != "metrics_namespace"):
+            raw, source = var.default, f"{var.env} (default)"
+        sources[var.field] = source
+        if raw is None:
+            values[var.field] = None
+            continue
+        try:
+            values[var.field] = var.convert(raw)
+        except _Invalid as invalid:
+            problems.append(f"{source}={raw!r}: expected {invalid.expected}")
+
+    low, high = values.get("min_mib"), values.get("max_mib")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        problems.append(
+            f"{sources['min_mib']}={low} is greater than {sources['max_mib']}={high}: "
+            "expected the minimum to be at most the maximum"
+        )
+    env_file = values.get("env_file")
+    if check_env_file and isinstance(env_file, Path):
+        problem = _env_file_problem(env_file)
+        if problem:
+            problems.append(f"{sources['env_file']}={str(env_file)!r}: {problem}")
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def _env_file_problem(path: Path) -> str | None:
+    directory = path.parent
+    if path.name in ("", ".", ".."):
+        return "expected a file path, not a directory"
+    if not directory.is_dir():
+        return f"expected its directory {str(directory)!r} to exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"expected its directory {str(directory)!r} to be writable"
+    if path.is_dir():
+        return "expected a file path, not a directory"
+    return None
+
+
+def render_settings_table() -> str:
+    """The README's configuration table, generated from VARS."""
+    rows = ["| Variable | Flag | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for var in VARS:
+        default = f"`{var.default}`" if var.default else ("empty" if var.default == "" else "unset")
+        rows.append(f"| `{var.env}` | `{var.flag}` | {default} | {var.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,118 @@
+"""The task's containers as all sources together describe them, and which one is the Node container.
+
+TMDS lists the containers the agent knows (on EC2 not yet the Node container: it is created only
+after the init container exits); DescribeTasks and DescribeTaskDefinition list every container of
+the task definition. Pure: the sources' results come in, names and facts come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sidecar.ecs_api import ApiResult, ContainerSpec
+from sidecar.errors import TargetError
+from sidecar.metadata import ContainerMetadata, TaskMetadata
+
+NORMAL = "NORMAL"
+EXITS_BEFORE = frozenset({"SUCCESS", "COMPLETE"})  # dependsOn conditions met only by exiting
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerFacts:
+    """One container, as each source reported it (None where a source did not list it)."""
+
+    name: str
+    tmds: ContainerMetadata | None = None
+    described: ContainerSpec | None = None  # DescribeTasks (with run-time overrides)
+    defined: ContainerSpec | None = None  # DescribeTaskDefinition
+
+    @property
+    def image(self) -> str | None:
+        for source in (self.tmds, self.described, self.defined):
+            if source is not None and source.image:
+                return source.image
+        return None
+
+    @property
+    def node_options(self) -> str | None:
+        """NODE_OPTIONS from its environment: a run-time override wins over the task definition."""
+        for spec in (self.described, self.defined):
+            if spec is not None and spec.node_options is not None:
+                return spec.node_options
+        return None
+
+
+def list_containers(metadata: TaskMetadata | None, api: ApiResult | None) -> dict[str, ContainerFacts]:
+    """Every task-definition container any source listed, by name, in a stable order."""
+    facts: dict[str, dict[str, object]] = {}
+    if metadata is not None:
+        for item in metadata.containers:
+            if item.type in (None, NORMAL):  # agent-internal containers are not ours
+                facts.setdefault(item.name, {})["tmds"] = item
+    if api is not None and api.task is not None:
+        for spec in api.task.containers:
+            facts.setdefault(spec.name, {})["described"] = spec
+    if api is not None and api.task_definition is not None:
+        for spec in api.task_definition.containers:
+            facts.setdefault(spec.name, {})["defined"] = spec
+    return {name: ContainerFacts(name, **parts) for name, parts in facts.items()}  # type: ignore[arg-type]
+
+
+def choose_target(
+    containers: dict[str, ContainerFacts],
+    self_name: str | None,
+    setting: str | None,
+    *,
+    definition_known: bool,
+) -> tuple[str | None, str]:
+    """The Node container's name (None when nothing lists it) and how it was chosen.
+
+    Raises TargetError when the choice is ambiguous, or when the task definition was read and has
+    no container of the configured name.
+    """
+    others = [name for name in containers if name != self_name]
+    if setting is not None:
+        if setting in containers:
+            return setting, "NODE_HEAP_TARGET"
+        if definition_known:
+            raise TargetError(
+                f"NODE_HEAP_TARGET={setting!r}: no container of that name in the task definition "
+                f"(containers: {', '.join(sorted(containers)) or 'none'})"
+            )
+        return setting, "NODE_HEAP_TARGET (not listed yet: EC2 creates it after the init container exits)"
+    if len(others) == 1:
+        return others[0], "the only other container of the task"
+    if len(others) > 1:
+        raise TargetError(
+            f"NODE_HEAP_TARGET is unset and the task has {len(others)} other containers "
+            f"({', '.join(sorted(others))}): set it to the Node container's name"
+        )
+    return None, "no other container is listed (set NODE_HEAP_TARGET, or allow the ECS API)"
+
+
+def long_running_others(
+    containers: dict[str, ContainerFacts], self_name: str | None, target: str | None
+) -> tuple[list[ContainerFacts], list[tuple[str, str]]]:
+    """Containers that run beside Node, and (name, why) for those that do not.
+
+    The init container itself and any container the Node container waits on with SUCCESS or
+    COMPLETE have exited before Node starts, so they take none of its memory.
+    """
+    target_facts = containers.get(target) if target else None
+    finished_before: dict[str, str] = {}
+    if target_facts is not None and target_facts.defined is not None:
+        for name, condition in target_facts.defined.depends_on:
+            if condition.upper() in EXITS_BEFORE:
+                finished_before[name] = f"{target} waits for it to exit ({condition.upper()})"
+    running: list[ContainerFacts] = []
+    skipped: list[tuple[str, str]] = []
+    for name, facts in containers.items():
+        if name == target:
+            continue
+        if name == self_name:
+            skipped.append((name, "this init container; it exits before Node starts"))
+        elif name in finished_before:
+            skipped.append((name, finished_before[name]))
+        else:
+            running.append(facts)
+    return running, skipped

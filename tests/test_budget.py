@@ -1,0 +1,229 @@
+"""The budget: candidates from every source reconciled into the Node container's memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sidecar.budget import choose_budget, collect_candidates, explicit_budget
+from sidecar.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.cgroup import CgroupMemory
+from sidecar.ecs_api import ApiResult, ContainerSpec, TaskDefinition
+from sidecar.metadata import ContainerMetadata, TaskMetadata
+from sidecar.task import ContainerFacts
+
+MIB = 1 << 20
+TASK_URL = "http://127.0.0.1/v4/x/task"
+
+
+def task_limit(mib: int | None, origin: Origin = Origin.TMDS) -> Candidate:
+    return Candidate(Kind.TASK_LIMIT, origin, None if mib is None else mib * MIB, f"{origin.value} task memory")
+
+
+def container(kind: Kind, mib: int | None, origin: Origin, name: str = "app") -> Candidate:
+    return Candidate(kind, origin, None if mib is None else mib * MIB, f"{origin.value} {name}", name)
+
+
+def outcomes(budget_verdicts: tuple[Verdict, ...]) -> list[tuple[str, str | None, Outcome]]:
+    return [(v.candidate.kind.value, v.candidate.container, v.outcome) for v in budget_verdicts]
+
+
+class TestChooseBudget:
+    def test_fargate_task_limit_only(self) -> None:
+        """Fargate with only a task size: the Node container gets the task's 512 MiB."""
+        app = container(Kind.CONTAINER_LIMIT, None, Origin.TMDS)
+        task = task_limit(512)
+        budget = choose_budget([app, task])
+        assert budget.memory_bytes == 512 * MIB
+        assert budget.arithmetic == "task 512 MiB"
+        assert budget.verdicts == (
+            Verdict(app, Outcome.UNLIMITED, "no hard limit on the Node container"),
+            Verdict(task, Outcome.CHOSEN, "the task limit, less what the containers beside Node may hold"),
+        )
+        assert budget.container_limit_bytes is None
+
+    def test_container_limit_below_task(self) -> None:
+        """A 256 MiB container limit binds under a 1024 MiB task."""
+        app = container(Kind.CONTAINER_LIMIT, 256, Origin.DESCRIBE_TASK_DEFINITION)
+        task = task_limit(1024)
+        budget = choose_budget([app, task])
+        assert budget.memory_bytes == 256 * MIB
+        assert budget.arithmetic == "min(container limit 256 MiB, task 1024 MiB) = 256 MiB"
+        assert budget.chosen == Verdict(app, Outcome.CHOSEN, "the Node container's own hard limit")
+        assert budget.verdicts[1] == Verdict(task, Outcome.NOT_BINDING, "1024 MiB is higher than 256 MiB")
+        assert budget.container_limit_bytes == 256 * MIB
+
+    def test_sidecars_are_subtracted(self) -> None:
+        """envoy's hard limit (256) and log_router's reservation (64) come off a 2048 MiB task."""
+        envoy = container(Kind.SIDECAR_LIMIT, 256, Origin.DESCRIBE_TASK_DEFINITION, "envoy")
+        envoy_soft = container(Kind.SIDECAR_RESERVATION, 128, Origin.DESCRIBE_TASK_DEFINITION, "envoy")
+        router_hard = container(Kind.SIDECAR_LIMIT, None, Origin.DESCRIBE_TASK_DEFINITION, "log_router")
+        router = container(Kind.SIDECAR_RESERVATION, 64, Origin.DESCRIBE_TASK_DEFINITION, "log_router")
+        budget = choose_budget([envoy, envoy_soft, router_hard, router, task_limit(2048)])
+        assert budget.memory_bytes == 1728 * MIB
+        assert budget.arithmetic == "task 2048 MiB - envoy 256 MiB - log_router 64 MiB = 1728 MiB"
+        assert outcomes(budget.verdicts) == [
+            ("sidecar_limit", "envoy", Outcome.SUBTRACTED),
+            ("sidecar_reservation", "envoy", Outcome.NOT_A_CEILING),
+            ("sidecar_limit", "log_router", Outcome.UNLIMITED),
+            ("sidecar_reservation", "log_router", Outcome.SUBTRACTED),
+            ("task_limit", None, Outcome.CHOSEN),
+        ]
+
+    def test_sidecar_without_memory_settings_is_reported(self) -> None:
+        """A sidecar with neither limit nor reservation cannot be subtracted: the user is told."""
+        xray = container(Kind.SIDECAR_LIMIT, None, Origin.DESCRIBE_TASK_DEFINITION, "xray")
+        budget = choose_budget([xray, task_limit(1024)])
+        assert budget.memory_bytes == 1024 * MIB
+        assert budget.warnings == (
+            Notice(
+                "sidecar_unbounded",
+                "container 'xray' has neither a hard limit nor a reservation: it can take memory the heap plan "
+                "counts on; give it a memory limit",
+            ),
+        )
+
+    def test_describe_tasks_supersedes_the_task_definition(self) -> None:
+        """A run-time override (DescribeTasks 1024) wins over the task definition's 512."""
+        defined = container(Kind.CONTAINER_LIMIT, 512, Origin.DESCRIBE_TASK_DEFINITION)
+        described = container(Kind.CONTAINER_LIMIT, 1024, Origin.DESCRIBE_TASKS)
+        budget = choose_budget([defined, described])
+        assert budget.memory_bytes == 1024 * MIB
+        assert budget.verdicts[0] == Verdict(
+            defined,
+            Outcome.SUPERSEDED,
+            "512 MiB differs from 1024 MiB: DescribeTasks answered first and includes run-time overrides",
+        )
+
+    def test_sources_that_agree(self) -> None:
+        """The same task memory from TMDS and DescribeTasks: one is chosen, the other agrees."""
+        tmds, api = task_limit(1024), task_limit(1024, Origin.DESCRIBE_TASKS)
+        budget = choose_budget([tmds, api])
+        assert outcomes(budget.verdicts) == [("task_limit", None, Outcome.CHOSEN), ("task_limit", None, Outcome.AGREES)]
+
+    def test_reservation_is_never_a_ceiling(self) -> None:
+        """memoryReservation 256 under a 1024 MiB task: the task binds; the reservation is not a ceiling."""
+        soft = container(Kind.CONTAINER_RESERVATION, 256, Origin.DESCRIBE_TASK_DEFINITION)
+        budget = choose_budget([soft, task_limit(1024)])
+        assert budget.memory_bytes == 1024 * MIB
+        assert budget.verdicts[0] == Verdict(
+            soft, Outcome.NOT_A_CEILING, "a soft limit: the container may use more when the host has it"
+        )
+
+    def test_cgroup_ceiling_binds(self) -> None:
+        """A 512 MiB limit on the task cgroup binds under a 1024 MiB TMDS figure; the init's own limit never does."""
+        own = Candidate(Kind.INIT_LIMIT, Origin.CGROUP_V1, 64 * MIB, "/x/memory.limit_in_bytes")
+        ceiling = Candidate(Kind.TASK_CEILING, Origin.CGROUP_V1, 512 * MIB, "/x/memory.stat hierarchical_memory_limit")
+        budget = choose_budget([own, ceiling, task_limit(1024)])
+        assert budget.memory_bytes == 512 * MIB
+        assert budget.arithmetic == "min(task 1024 MiB, task cgroup ceiling 512 MiB) = 512 MiB"
+        assert outcomes(budget.verdicts) == [
+            ("init_limit", None, Outcome.NOT_A_CEILING),
+            ("task_ceiling", None, Outcome.CHOSEN),
+            ("task_limit", None, Outcome.NOT_BINDING),
+        ]
+
+    def test_host_memory_as_last_resort(self) -> None:
+        """Nothing but MemTotal: it is used, with a warning."""
+        host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 4096 * MIB, "/proc/meminfo MemTotal")
+        budget = choose_budget([task_limit(None), host])
+        assert budget.memory_bytes == 4096 * MIB
+        assert budget.chosen == Verdict(host, Outcome.CHOSEN, "MemTotal: the machine's memory")
+        assert [n.code for n in budget.warnings] == ["limit_from_host_memory"]
+
+    def test_host_memory_not_needed(self) -> None:
+        """With an ECS limit, a larger MemTotal is recorded as not needed and left out of the arithmetic."""
+        host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 24000 * MIB, "/proc/meminfo MemTotal")
+        budget = choose_budget([task_limit(1024), host])
+        assert budget.arithmetic == "task 1024 MiB"
+        assert budget.verdicts[1] == Verdict(
+            host, Outcome.NOT_NEEDED, "a last resort; 1024 MiB from ECS/cgroups is lower"
+        )
+
+    def test_host_memory_below_the_task(self) -> None:
+        """A microVM with less memory than the task asked for: MemTotal binds, with a warning."""
+        host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 900 * MIB, "/proc/meminfo MemTotal")
+        budget = choose_budget([task_limit(1024), host])
+        assert budget.memory_bytes == 900 * MIB
+        assert [n.code for n in budget.warnings] == ["host_memory_below_limit"]
+
+    def test_no_limit(self) -> None:
+        """Nothing limits the container and no MemTotal: no memory."""
+        budget = choose_budget([task_limit(None)])
+        assert (budget.memory_bytes, budget.chosen, budget.arithmetic) == (None, None, "no limit found")
+
+    def test_sidecars_take_everything(self) -> None:
+        """Sidecars that reserve the whole task leave nothing, and say so."""
+        envoy = container(Kind.SIDECAR_LIMIT, 512, Origin.DESCRIBE_TASK_DEFINITION, "envoy")
+        budget = choose_budget([envoy, task_limit(512)])
+        assert budget.memory_bytes == 0
+        assert [n.code for n in budget.warnings] == ["sidecars_take_everything"]
+
+
+class TestExplicitBudget:
+    def test_explicit(self) -> None:
+        """NODE_HEAP_MEMORY_MIB is taken as is."""
+        budget = explicit_budget(768)
+        assert budget.memory_bytes == 768 * MIB
+        assert budget.arithmetic == "NODE_HEAP_MEMORY_MIB = 768 MiB"
+        assert budget.chosen is not None
+        assert budget.chosen.outcome is Outcome.CHOSEN
+
+
+class TestCollectCandidates:
+    def test_every_source_becomes_a_candidate(self) -> None:
+        """TMDS, both API calls, the cgroup and MemTotal each give their figures with their exact field."""
+        app_tmds = ContainerMetadata("app", "NORMAL", None, "node:22", "PULLED")
+        app_def = ContainerSpec("app", 768, 512)
+        envoy_def = ContainerSpec("envoy", 128, None)
+        metadata = TaskMetadata(
+            "arn:aws:ecs:us-east-1:1:task/c/t", None, None, None, None, None, 1024, (app_tmds,), "init", TASK_URL
+        )
+        api = ApiResult(None, TaskDefinition("td", 1024, (app_def, envoy_def)), ())
+        cgroup = CgroupMemory(1, "/", Path("/c"), None, "/c/memory.limit_in_bytes", 1024 * MIB, "/c/memory.stat", ())
+        found = collect_candidates(
+            target="app",
+            others=[ContainerFacts("envoy", defined=envoy_def)],
+            target_facts=ContainerFacts("app", tmds=app_tmds, defined=app_def),
+            metadata=metadata,
+            api=api,
+            cgroup=cgroup,
+            mem_total_bytes=4096 * MIB,
+        )
+        assert [(c.kind.value, c.origin.value, c.value_bytes, c.where) for c in found] == [
+            ("container_limit", "task_metadata_v4", None, "TMDS Containers[Name=app].Limits.Memory"),
+            (
+                "container_limit",
+                "ecs_describe_task_definition",
+                768 * MIB,
+                "DescribeTaskDefinition containerDefinitions[name=app].memory",
+            ),
+            (
+                "container_reservation",
+                "ecs_describe_task_definition",
+                512 * MIB,
+                "DescribeTaskDefinition containerDefinitions[name=app].memoryReservation",
+            ),
+            (
+                "sidecar_limit",
+                "ecs_describe_task_definition",
+                128 * MIB,
+                "DescribeTaskDefinition containerDefinitions[name=envoy].memory",
+            ),
+            (
+                "sidecar_reservation",
+                "ecs_describe_task_definition",
+                None,
+                "DescribeTaskDefinition containerDefinitions[name=envoy].memoryReservation",
+            ),
+            ("task_limit", "task_metadata_v4", 1024 * MIB, f"{TASK_URL} Limits.Memory"),
+            ("task_limit", "ecs_describe_task_definition", 1024 * MIB, "DescribeTaskDefinition taskDefinition.memory"),
+            ("init_limit", "cgroup_v1", None, "/c/memory.limit_in_bytes"),
+            ("task_ceiling", "cgroup_v1", 1024 * MIB, "/c/memory.stat"),
+            ("host_memory", "proc_meminfo", 4096 * MIB, "/proc/meminfo MemTotal"),
+        ]
+        budget = choose_budget(found)
+        assert budget.memory_bytes == 768 * MIB
+        assert budget.arithmetic == (
+            "min(container limit 768 MiB, task 1024 MiB - envoy 128 MiB = 896 MiB, "
+            "task cgroup ceiling 1024 MiB) = 768 MiB"
+        )
