@@ -181,8 +181,6 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
                 judge(c, Outcome.UNLIMITED, "no limit visible above the init container's cgroup")
             else:
                 options.append((c.value_bytes, c, f"task cgroup ceiling {_m(c.value_bytes)}"))
-    for _, _, share in sidecar_terms:
-        judge(share, Outcome.SUBTRACTED, "runs beside Node, so its share is not Node's")
 
     hosts = [c for c in candidates if c.kind is Kind.HOST_MEMORY and c.value_bytes is not None]
     host = hosts[0] if hosts else None
@@ -216,6 +214,13 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
             )
         else:
             judge(host, Outcome.NOT_NEEDED, f"a last resort; {_m(lowest)} from ECS/cgroups is lower")
+
+    shared_total = task is not None or (host is not None and options[0][1] is host)
+    for _, _, share in sidecar_terms:
+        if shared_total:
+            judge(share, Outcome.SUBTRACTED, "runs beside Node, so its share of the task is not Node's")
+        else:
+            judge(share, Outcome.NOT_A_CEILING, "runs beside Node; no task limit is shared with it")
 
     value, winner, _ = min(options, key=lambda option: option[0])
     arithmetic = options[0][2]

@@ -144,7 +144,8 @@ def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextI
         return exc.exit_code
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if command:
-        return emulate.run_command(emulated, command, environ, port=args.port)
+        task_env = emulate.container_environment(definition, emulated.container["Name"])
+        return emulate.run_command(emulated, command, environ, task_environment=task_env, port=args.port)
     with emulate.Emulator(emulated, port=args.port) as endpoint:
         stdout.write(f"ECS_CONTAINER_METADATA_URI_V4={endpoint.uri}\n")
         stdout.flush()

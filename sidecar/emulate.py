@@ -173,10 +173,30 @@ class Emulator:
         self.thread.join()
 
 
-def run_command(emulated: EmulatedTask, command: Sequence[str], environ: Mapping[str, str], port: int = 0) -> int:
-    """Run `command` with ECS_CONTAINER_METADATA_URI_V4 pointing at the emulator; its exit code."""
+def container_environment(definition: Mapping[str, Any], name: str) -> dict[str, str]:
+    """The `environment` the task definition gives container `name`."""
+    for item in definition["containerDefinitions"]:
+        if item.get("name") == name:
+            return {
+                str(pair["name"]): str(pair.get("value", ""))
+                for pair in item.get("environment") or []
+                if isinstance(pair, dict) and "name" in pair
+            }
+    return {}
+
+
+def run_command(
+    emulated: EmulatedTask,
+    command: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    task_environment: Mapping[str, str] | None = None,
+    port: int = 0,
+) -> int:
+    """Run `command` as the init container: the task definition's environment for it, then `environ`
+    (which wins, e.g. a local NODE_HEAP_ENV_FILE), and ECS_CONTAINER_METADATA_URI_V4 pointing here."""
     with Emulator(emulated, port=port) as endpoint:
-        env = {**environ, "ECS_CONTAINER_METADATA_URI_V4": endpoint.uri}
+        env = {**(task_environment or {}), **environ, "ECS_CONTAINER_METADATA_URI_V4": endpoint.uri}
         return subprocess.run(list(command), env=env, check=False).returncode
 
 

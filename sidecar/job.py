@@ -171,10 +171,19 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
     self_name = metadata.self_name if metadata else None
     definition_known = api is not None and api.task_definition is not None
     if containers or settings.target is not None:
-        target, target_reason = choose_target(containers, self_name, settings.target, definition_known=definition_known)
+        launch_type = (metadata.launch_type if metadata else None) or (
+            api.task.launch_type if api is not None and api.task is not None else None
+        )
+        target, target_reason = choose_target(
+            containers, self_name, settings.target, definition_known=definition_known, launch_type=launch_type
+        )
     else:
         target, target_reason = None, "no source lists the task's containers"
     target_facts = containers.get(target) if target else None
+    if settings.memory_mib is None and target is None:
+        notices.append(
+            Notice("target_unknown", f"the Node container is unknown ({target_reason}); only task-wide limits apply")
+        )
     if settings.memory_mib is None and target is not None and target_facts is None:
         notices.append(
             Notice(

@@ -62,11 +62,15 @@ class _Invalid(ValueError):
         self.expected = expected
 
 
-def _int(minimum: int) -> Callable[[str], int]:
+MAX_MIB = 1 << 24  # 16 TiB: far beyond any ECS task, and it keeps every flag to 8 digits
+MAX_PROCESSES = 1024
+
+
+def _int(minimum: int, maximum: int = MAX_MIB) -> Callable[[str], int]:
     def convert(raw: str) -> int:
         text = raw.strip()
-        if not re.fullmatch(r"[0-9]+", text) or int(text) < minimum:
-            raise _Invalid(f"a whole number of at least {minimum}")
+        if not re.fullmatch(r"[0-9]{1,12}", text) or not minimum <= int(text) <= maximum:
+            raise _Invalid(f"a whole number from {minimum} to {maximum}")
         return int(text)
 
     return convert
@@ -127,8 +131,8 @@ def _node_version(raw: str) -> str:
 def _namespace(raw: str) -> str:
     # Empty turns metrics off; otherwise the CloudWatch EMF namespace pattern.
     text = raw.strip()
-    if text and not re.fullmatch(r"[a-zA-Z0-9._#:/-]{1,255}", text):
-        raise _Invalid("empty, or a CloudWatch namespace of letters, digits and . _ # : / -")
+    if text and not re.fullmatch(r"[a-zA-Z0-9._#:/-]([a-zA-Z0-9._#:/ -]{0,253}[a-zA-Z0-9._#:/-])?", text):
+        raise _Invalid("empty, or a CloudWatch namespace of letters, digits, spaces inside and . _ # : / -")
     return text
 
 
@@ -166,7 +170,8 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_TARGET",
         None,
         _container_name,
-        "Name of the Node container in the task definition. Unset: the only other `NORMAL` container of the task.",
+        "Name of the Node container in the task definition. Unset: the only other container of the task "
+        "(not guessed on EC2 without the task definition).",
     ),
     Var(
         "env_file",
@@ -186,7 +191,7 @@ VARS: tuple[Var, ...] = (
         "processes",
         "NODE_HEAP_PROCESSES",
         "1",
-        _int(1),
+        _int(1, MAX_PROCESSES),
         "Node isolates sharing the container (main + cluster workers + child Node "
         "processes + worker_threads); each gets its own heap, so the budget is divided.",
     ),

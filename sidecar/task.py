@@ -64,13 +64,21 @@ def choose_target(
     setting: str | None,
     *,
     definition_known: bool,
+    launch_type: str | None = None,
 ) -> tuple[str | None, str]:
-    """The Node container's name (None when nothing lists it) and how it was chosen.
+    """The Node container's name (None when it cannot be known) and how it was chosen.
 
-    Raises TargetError when the choice is ambiguous, or when the task definition was read and has
-    no container of the configured name.
+    Raises TargetError when the choice is ambiguous, when the setting names the init container
+    itself, or when the task definition was read and has no container of the configured name.
+    Without the task definition, only a Fargate task's listing is complete enough to guess from:
+    on EC2 the Node container is not listed before it is created, so "the only other container"
+    may well be a sidecar.
     """
     others = [name for name in containers if name != self_name]
+    if setting is not None and setting == self_name:
+        raise TargetError(
+            f"NODE_HEAP_TARGET={setting!r} names this init container: set it to the Node container's name"
+        )
     if setting is not None:
         if setting in containers:
             return setting, "NODE_HEAP_TARGET"
@@ -80,6 +88,11 @@ def choose_target(
                 f"(containers: {', '.join(sorted(containers)) or 'none'})"
             )
         return setting, "NODE_HEAP_TARGET (not listed yet: EC2 creates it after the init container exits)"
+    if not definition_known and launch_type != "FARGATE":
+        return None, (
+            "not guessed: without the task definition, an EC2 task does not list the Node container before "
+            "it is created (set NODE_HEAP_TARGET, or allow ecs:DescribeTaskDefinition)"
+        )
     if len(others) == 1:
         return others[0], "the only other container of the task"
     if len(others) > 1:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -110,9 +111,14 @@ class MemoryCgroup:
         *,
         env: Mapping[str, str] | None = None,
         timeout_s: float = 120.0,
+        stall_s: float | None = None,
         cwd: str | None = None,
     ) -> RunResult:
-        """Run `argv` inside this cgroup until it exits or `timeout_s` passes (then SIGKILL it)."""
+        """Run `argv` inside this cgroup until it exits or `timeout_s` passes (then SIGKILL it).
+
+        With `stall_s`, a process that prints nothing new on stdout for that long is also stopped
+        and counted as hung: a heap thrashing at the limit makes no progress but never exits.
+        """
         # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
         enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
         oom_before = self.oom_kills()
@@ -126,17 +132,38 @@ class MemoryCgroup:
             cwd=cwd,
             text=True,
         )
+        out_lines: list[str] = []
+        err_chunks: list[str] = []
+        last_output = [started]
+
+        def pump_stdout() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out_lines.append(line)
+                last_output[0] = time.monotonic()
+
+        def pump_stderr() -> None:
+            assert proc.stderr is not None
+            err_chunks.append(proc.stderr.read())
+
+        pumps = [threading.Thread(target=pump_stdout), threading.Thread(target=pump_stderr)]
+        for pump in pumps:
+            pump.start()
         peak_rss = 0
         hung = False
         deadline = started + timeout_s
         while proc.poll() is None:
             peak_rss = max(peak_rss, self.rss_bytes())
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline or (stall_s is not None and now - last_output[0] > stall_s):
                 hung = True
                 proc.kill()
                 break
             time.sleep(0.05)
-        stdout, stderr = proc.communicate()
+        proc.wait()
+        for pump in pumps:
+            pump.join()
+        stdout, stderr = "".join(out_lines), "".join(err_chunks)
         return RunResult(
             returncode=None if hung else proc.returncode,
             stdout=stdout,

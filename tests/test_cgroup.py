@@ -174,13 +174,9 @@ SCENARIOS = [
             own_where=f"{V1_MEMORY}/memory.limit_in_bytes",
             ceiling=None,
             ceiling_where=(
-                f"no ancestor dir visible: own cgroup is the mount point {V1_MEMORY}; "
-                f"{V1_MEMORY}/memory.stat missing"
+                f"no ancestor dir visible: own cgroup is the mount point {V1_MEMORY}; {V1_MEMORY}/memory.stat missing"
             ),
-            notes=(
-                f"{V1_MEMORY}/memory.stat: missing, so the hierarchical limit is unknown "
-                "(not read as no limit)",
-            ),
+            notes=(f"{V1_MEMORY}/memory.stat: missing, so the hierarchical limit is unknown (not read as no limit)",),
         ),
         id="v1-memory-stat-missing",
     ),
@@ -199,8 +195,7 @@ SCENARIOS = [
             ),
             # 64 GiB on a host with 16247820 kB = 16637767680 bytes.
             notes=(
-                f"{V1_MEMORY}/memory.limit_in_bytes: 68719476736 is at or above MemTotal 16637767680, "
-                "read as no limit",
+                f"{V1_MEMORY}/memory.limit_in_bytes: 68719476736 is at or above MemTotal 16637767680, read as no limit",
                 f"{V1_MEMORY}/memory.stat hierarchical_memory_limit: 68719476736 is at or above MemTotal "
                 "16637767680, read as no limit",
             ),
@@ -464,9 +459,7 @@ class TestParseV2Limit:
         [
             pytest.param("512M\n", "f: '512M\\n': expected a byte count or 'max'", id="suffix"),
             pytest.param("", "f: '': expected a byte count or 'max'", id="empty"),
-            pytest.param(
-                "max 100000\n", "f: 'max 100000\\n': expected a byte count or 'max'", id="cpu-max-shape"
-            ),
+            pytest.param("max 100000\n", "f: 'max 100000\\n': expected a byte count or 'max'", id="cpu-max-shape"),
         ],
     )
     def test_malformed(self, text: str, message: str) -> None:
@@ -480,11 +473,7 @@ class TestParseV2Limit:
 class TestParseMemoryStat:
     def test_key_value_lines(self) -> None:
         """Each `<key> <integer>` line becomes a dict entry."""
-        text = (
-            "cache 897024\n"
-            "hierarchical_memory_limit 536870912\n"
-            "hierarchical_memsw_limit 9223372036854771712\n"
-        )
+        text = "cache 897024\nhierarchical_memory_limit 536870912\nhierarchical_memsw_limit 9223372036854771712\n"
 
         assert parse_memory_stat(text, where="s") == {
             "cache": 897024,
@@ -540,9 +529,7 @@ class TestRealCgroup:
         """On this machine the memory controller is v1, at the path /proc/self/cgroup names."""
         path = own_memory_cgroup_path()
 
-        result = read_cgroup_memory(
-            proc_root=Path("/proc"), cgroup_root=Path("/sys/fs/cgroup"), mem_total_bytes=None
-        )
+        result = read_cgroup_memory(proc_root=Path("/proc"), cgroup_root=Path("/sys/fs/cgroup"), mem_total_bytes=None)
 
         assert result is not None
         assert (result.version, result.cgroup_path) == (1, path)
@@ -558,10 +545,7 @@ class TestRealCgroup:
         assert run.returncode == 0, run.stderr
         found = json.loads(run.stdout)
         assert found["version"] == 1
-        assert (
-            found["cgroup_path"]
-            == f"{own_memory_cgroup_path().rstrip('/')}/{parent_dir.name}/{child_dir.name}"
-        )
+        assert found["cgroup_path"] == f"{own_memory_cgroup_path().rstrip('/')}/{parent_dir.name}/{child_dir.name}"
         assert found["directory"] == str(child_dir)
         assert found["own_limit_bytes"] is None
         assert found["ceiling_bytes"] == LIMIT_BYTES

@@ -134,21 +134,15 @@ class TestParseDescribeTasks:
     def test_memory_from_override(self) -> None:
         """A container without figures takes memory and memoryReservation from its override."""
         doc = describe_tasks_example()
-        doc["tasks"][0]["overrides"]["containerOverrides"][0].update(
-            memory=768, memoryReservation=512
-        )  # added
-        assert ecs_api.parse_describe_tasks(doc, TASK_ARN).containers == (
-            ContainerSpec("ecs-demo", 768, 512),
-        )
+        doc["tasks"][0]["overrides"]["containerOverrides"][0].update(memory=768, memoryReservation=512)  # added
+        assert ecs_api.parse_describe_tasks(doc, TASK_ARN).containers == (ContainerSpec("ecs-demo", 768, 512),)
 
     def test_container_figure_beats_override(self) -> None:
         """When both are present, the container's own figure (already the effective one) is kept."""
         doc = describe_tasks_example()
         doc["tasks"][0]["containers"][0]["memory"] = "640"  # added
         doc["tasks"][0]["overrides"]["containerOverrides"][0]["memory"] = 768  # added
-        assert ecs_api.parse_describe_tasks(doc, TASK_ARN).containers == (
-            ContainerSpec("ecs-demo", 640, None),
-        )
+        assert ecs_api.parse_describe_tasks(doc, TASK_ARN).containers == (ContainerSpec("ecs-demo", 640, None),)
 
     @pytest.mark.parametrize("memory", ["0", "", 0, " 0 ", "00"])
     def test_zero_or_empty_is_no_limit(self, memory: Any) -> None:
@@ -193,9 +187,7 @@ class TestParseDescribeTasks:
         doc["tasks"][0]["containers"][0]["memory"] = memory  # added
         with pytest.raises(SourceError) as info:
             ecs_api.parse_describe_tasks(doc, TASK_ARN)
-        assert (
-            str(info.value) == f"DescribeTasks containers[0].memory={shown}: expected a whole number of MiB"
-        )
+        assert str(info.value) == f"DescribeTasks containers[0].memory={shown}: expected a whole number of MiB"
 
     def test_bad_task_memory(self) -> None:
         """A task memory that is not a number of MiB is an error."""
@@ -262,9 +254,7 @@ class TestParseTaskDefinition:
         wordpress["dependsOn"] = [{"containerName": "mysql", "condition": "HEALTHY"}]  # added
         wordpress["command"] = ["node", "server.js"]  # added
         wordpress["entryPoint"] = ["docker-entrypoint.sh"]  # added
-        wordpress["environmentFiles"] = [
-            {"value": "arn:aws:s3:::config-bucket/app.env", "type": "s3"}
-        ]  # added
+        wordpress["environmentFiles"] = [{"value": "arn:aws:s3:::config-bucket/app.env", "type": "s3"}]  # added
         assert ecs_api.parse_task_definition(doc) == TaskDefinition(
             arn="arn:aws:ecs:us-east-1:<aws_account_id>:task-definition/hello_world:8",
             memory_mib=1024,
@@ -288,9 +278,7 @@ class TestParseTaskDefinition:
     def test_only_names(self) -> None:
         """A container with only a name and a definition with only containers leave the rest unset."""
         doc = {"taskDefinition": {"containerDefinitions": [{"name": "app"}]}}
-        assert ecs_api.parse_task_definition(doc) == TaskDefinition(
-            None, None, (ContainerSpec("app", None, None),)
-        )
+        assert ecs_api.parse_task_definition(doc) == TaskDefinition(None, None, (ContainerSpec("app", None, None),))
 
     def test_dependency_without_condition(self) -> None:
         """A dependsOn entry without a condition keeps an empty condition; one without a name is dropped."""
@@ -322,8 +310,7 @@ class TestParseTaskDefinition:
             ),
             (
                 lambda doc: doc["taskDefinition"]["containerDefinitions"][1].update(memory="500m"),
-                "DescribeTaskDefinition containerDefinitions[1].memory='500m': "
-                "expected a whole number of MiB",
+                "DescribeTaskDefinition containerDefinitions[1].memory='500m': expected a whole number of MiB",
             ),
             (
                 lambda doc: doc["taskDefinition"]["containerDefinitions"][0].update(memoryReservation=False),
@@ -389,9 +376,7 @@ WEB_1 = TaskDefinition(
             entry_point=("docker-entrypoint.sh",),
         ),
         ContainerSpec("heap-init", None, 32, image="node-heap-sidecar:latest", essential=False),
-        ContainerSpec(
-            "envoy", 128, None, image="envoyproxy/envoy:v1.31", essential=True, environment_files=True
-        ),
+        ContainerSpec("envoy", 128, None, image="envoyproxy/envoy:v1.31", essential=True, environment_files=True),
     ),
 )
 
@@ -417,9 +402,7 @@ class TestFetchTaskFromApi:
             task=TaskDescription(
                 memory_mib=None,  # moto does not report the task size in DescribeTasks
                 containers=(
-                    ContainerSpec(
-                        "node", 768, None, image="node:22", node_options="--max-old-space-size=448"
-                    ),
+                    ContainerSpec("node", 768, None, image="node:22", node_options="--max-old-space-size=448"),
                 ),
                 task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/web:1",
                 group="family:web",
@@ -594,8 +577,7 @@ class TestFetchTaskFromApi:
             task=None,
             task_definition=None,
             errors=(
-                "DescribeTasks: EndpointConnectionError: Could not connect to the endpoint URL: "
-                f'"{endpoint}/"',
+                f'DescribeTasks: EndpointConnectionError: Could not connect to the endpoint URL: "{endpoint}/"',
                 "DescribeTaskDefinition: EndpointConnectionError: Could not connect to the endpoint URL: "
                 f'"{endpoint}/"',
             ),

@@ -93,9 +93,7 @@ class TestRenderEmf:
 
     def test_no_dimension_has_a_value(self) -> None:
         """With every dimension dropped the DimensionSet is empty, which the spec allows."""
-        members = render_emf(
-            "NodeHeapSidecar", {"ServiceName": None}, {"HeapMiB": (512, "Megabytes")}, 1700000000000
-        )
+        members = render_emf("NodeHeapSidecar", {"ServiceName": None}, {"HeapMiB": (512, "Megabytes")}, 1700000000000)
 
         assert members == {
             "_aws": {

@@ -38,9 +38,7 @@ class TestParseMeminfo:
         with pytest.raises(SourceError) as info:
             parse_meminfo("MemFree:        24045648 kB\n", where="/proc/meminfo")
 
-        assert (
-            str(info.value) == "/proc/meminfo: no MemTotal line; expected 'MemTotal: <positive integer> kB'"
-        )
+        assert str(info.value) == "/proc/meminfo: no MemTotal line; expected 'MemTotal: <positive integer> kB'"
 
     @pytest.mark.parametrize(
         ("line", "message"),

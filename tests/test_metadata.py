@@ -24,18 +24,14 @@ EC2_TASK_ARN = "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6
 CURL_IMAGE_ECR = "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest"
 
 FARGATE_CURL_IMAGE = ContainerMetadata("curl-image", "NORMAL", None, "curlimages/curl", "RUNNING")
-FARGATE_APP = ContainerMetadata(
-    "fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING"
-)
+FARGATE_APP = ContainerMetadata("fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING")
 EC2_PAUSE = ContainerMetadata(
     "~internal~ecs~pause", "CNI_PAUSE", None, "amazon/amazon-ecs-pause:0.1.0", "RESOURCES_PROVISIONED"
 )
 EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
 
 
-def ec2_task(
-    *, url: str = "task", self_name: str | None = None, memory_mib: int | None = None
-) -> TaskMetadata:
+def ec2_task(*, url: str = "task", self_name: str | None = None, memory_mib: int | None = None) -> TaskMetadata:
     """The TaskMetadata of ec2-task-metadata.json, written out by hand."""
     return TaskMetadata(
         task_arn=EC2_TASK_ARN,
@@ -164,9 +160,7 @@ class TestParseTask:
         doc = json.loads('{"TaskARN": "t", "Limits": {"CPU": 1, "Memory": NaN}}')
         with pytest.raises(SourceError) as info:
             metadata.parse_task(doc, "http://127.0.0.1/v4/x/task")
-        assert str(info.value) == (
-            "http://127.0.0.1/v4/x/task: Limits.Memory=nan: expected a whole number of MiB"
-        )
+        assert str(info.value) == ("http://127.0.0.1/v4/x/task: Limits.Memory=nan: expected a whole number of MiB")
 
     @pytest.mark.parametrize(
         ("change", "message"),
@@ -354,9 +348,7 @@ class TestFetchJson:
 
     def test_non_json_body(self, tmds: TmdsStub) -> None:
         """An HTML body is an error quoting the JSON decoder."""
-        tmds.script(
-            "/task", Reply(body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-        )
+        tmds.script("/task", Reply(body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"))
         with fast_session() as session, pytest.raises(SourceError) as info:
             metadata.fetch_json(session, tmds.task_url)
         assert str(info.value) == (
@@ -418,8 +410,7 @@ class TestFetchTaskMetadata:
         with pytest.raises(SourceError) as info:
             metadata.fetch_task_metadata(tmds.uri)
         assert str(info.value) == (
-            f"http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: Limits.Memory='512': "
-            "expected a whole number of MiB"
+            f"http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: Limits.Memory='512': expected a whole number of MiB"
         )
 
     def test_agent_error_string_with_200(self, tmds: TmdsStub) -> None:

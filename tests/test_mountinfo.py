@@ -158,9 +158,7 @@ class TestParseMountinfo:
     def test_missing_separator(self) -> None:
         """A line without ` - ` names the file, the line number and the line."""
         with pytest.raises(SourceError) as info:
-            parse_mountinfo(
-                "22 27 0:21 / /proc rw,relatime - proc proc rw\n23 27 0:22 / /sys rw sysfs sysfs rw\n"
-            )
+            parse_mountinfo("22 27 0:21 / /proc rw,relatime - proc proc rw\n23 27 0:22 / /sys rw sysfs sysfs rw\n")
 
         assert str(info.value) == (
             "/proc/self/mountinfo line 2: '23 27 0:22 / /sys rw sysfs sysfs rw': "
@@ -192,8 +190,7 @@ class TestParseMountinfo:
             parse_mountinfo("x 27 0:21 / /proc rw - proc proc rw", where="mi")
 
         assert (
-            str(info.value)
-            == "mi line 1: 'x 27 0:21 / /proc rw - proc proc rw': expected numeric mount and parent IDs"
+            str(info.value) == "mi line 1: 'x 27 0:21 / /proc rw - proc proc rw': expected numeric mount and parent IDs"
         )
 
 
@@ -253,8 +250,7 @@ class TestParseProcCgroup:
             ),
             pytest.param(
                 "4:memory:docker/abc",
-                "cg line 2: '4:memory:docker/abc': expected 'hierarchy-ID:controller-list:cgroup-path' "
-                "(cgroups(7))",
+                "cg line 2: '4:memory:docker/abc': expected 'hierarchy-ID:controller-list:cgroup-path' (cgroups(7))",
                 id="relative-path",
             ),
         ],

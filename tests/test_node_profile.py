@@ -13,9 +13,7 @@ import pytest
 from sidecar.node_profile import CONSERVATIVE, NodeProfile, parse_version, profile_for, version_from_image
 
 NOT_MEASURED = "not measured: largest measured figures"
-NO_SEMI_FLAG = (
-    "not measured: largest measured figures; --max-semi-space-size not allowed in NODE_OPTIONS before 19.2"
-)
+NO_SEMI_FLAG = "not measured: largest measured figures; --max-semi-space-size not allowed in NODE_OPTIONS before 19.2"
 
 
 class TestParseVersion:
@@ -113,9 +111,7 @@ class TestProfileFor:
                 NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3"),
                 id="22.11",
             ),
-            pytest.param(
-                (24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0"), id="24.6"
-            ),
+            pytest.param((24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0"), id="24.6"),
             pytest.param(
                 (26, None), NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0"), id="26"
             ),
@@ -128,18 +124,10 @@ class TestProfileFor:
     @pytest.mark.parametrize(
         ("version", "expected"),
         [
-            pytest.param(
-                (19, None), NodeProfile("Node 19", 19, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="19"
-            ),
-            pytest.param(
-                (19, 1), NodeProfile("Node 19", 19, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="19.1"
-            ),
-            pytest.param(
-                (19, 2), NodeProfile("Node 19", 19, True, 40, 12, 0.07, 16, NOT_MEASURED), id="19.2"
-            ),
-            pytest.param(
-                (18, 20), NodeProfile("Node 18", 18, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="18"
-            ),
+            pytest.param((19, None), NodeProfile("Node 19", 19, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="19"),
+            pytest.param((19, 1), NodeProfile("Node 19", 19, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="19.1"),
+            pytest.param((19, 2), NodeProfile("Node 19", 19, True, 40, 12, 0.07, 16, NOT_MEASURED), id="19.2"),
+            pytest.param((18, 20), NodeProfile("Node 18", 18, False, 40, 12, 0.07, 16, NO_SEMI_FLAG), id="18"),
         ],
     )
     def test_older_than_measured(self, version: tuple[int, int | None], expected: NodeProfile) -> None:
@@ -149,9 +137,7 @@ class TestProfileFor:
     @pytest.mark.parametrize(
         ("version", "expected"),
         [
-            pytest.param(
-                (28, None), NodeProfile("Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED), id="28"
-            ),
+            pytest.param((28, None), NodeProfile("Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED), id="28"),
             pytest.param((23, 1), NodeProfile("Node 23", 23, True, 40, 12, 0.07, 64, NOT_MEASURED), id="23"),
         ],
     )

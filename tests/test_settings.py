@@ -144,8 +144,10 @@ class TestLoadSettings:
                 id="namespace-every-punctuation",
             ),
             pytest.param(
-                "NODE_HEAP_PROC_ROOT", " /fixtures/proc ", "proc_root", Path("/fixtures/proc"), id="path"
+                "NODE_HEAP_METRICS_NAMESPACE", "My Team/Node", "metrics_namespace", "My Team/Node", id="namespace-space"
             ),
+            pytest.param("NODE_HEAP_MEMORY_MIB", "16777216", "memory_mib", 16777216, id="memory-16-tib"),
+            pytest.param("NODE_HEAP_PROC_ROOT", " /fixtures/proc ", "proc_root", Path("/fixtures/proc"), id="path"),
         ],
     )
     def test_values_parsed(self, variable: str, raw: str, field: str, expected: object) -> None:
@@ -202,49 +204,49 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_PROCESSES",
                 "0",
-                "NODE_HEAP_PROCESSES='0': expected a whole number of at least 1",
+                "NODE_HEAP_PROCESSES='0': expected a whole number from 1 to 1024",
                 id="processes-zero",
             ),
             pytest.param(
                 "NODE_HEAP_PROCESSES",
                 "two",
-                "NODE_HEAP_PROCESSES='two': expected a whole number of at least 1",
+                "NODE_HEAP_PROCESSES='two': expected a whole number from 1 to 1024",
                 id="processes-word",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "1.5",
-                "NODE_HEAP_MEMORY_MIB='1.5': expected a whole number of at least 1",
+                "NODE_HEAP_MEMORY_MIB='1.5': expected a whole number from 1 to 16777216",
                 id="memory-fraction",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "512MiB",
-                "NODE_HEAP_MEMORY_MIB='512MiB': expected a whole number of at least 1",
+                "NODE_HEAP_MEMORY_MIB='512MiB': expected a whole number from 1 to 16777216",
                 id="memory-with-unit",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "+512",
-                "NODE_HEAP_MEMORY_MIB='+512': expected a whole number of at least 1",
+                "NODE_HEAP_MEMORY_MIB='+512': expected a whole number from 1 to 16777216",
                 id="memory-plus-sign",
             ),
             pytest.param(
                 "NODE_HEAP_RESERVE_MIB",
                 "-1",
-                "NODE_HEAP_RESERVE_MIB='-1': expected a whole number of at least 0",
+                "NODE_HEAP_RESERVE_MIB='-1': expected a whole number from 0 to 16777216",
                 id="reserve-negative",
             ),
             pytest.param(
                 "NODE_HEAP_MIN_MIB",
                 "0",
-                "NODE_HEAP_MIN_MIB='0': expected a whole number of at least 1",
+                "NODE_HEAP_MIN_MIB='0': expected a whole number from 1 to 16777216",
                 id="min-zero",
             ),
             pytest.param(
                 "NODE_HEAP_MAX_MIB",
                 "lots",
-                "NODE_HEAP_MAX_MIB='lots': expected a whole number of at least 1",
+                "NODE_HEAP_MAX_MIB='lots': expected a whole number from 1 to 16777216",
                 id="max-word",
             ),
             pytest.param(
@@ -328,8 +330,7 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_TARGET",
                 "a" * 256,
-                f"NODE_HEAP_TARGET='{'a' * 256}': expected an ECS container name "
-                "(letters, digits, '_' or '-')",
+                f"NODE_HEAP_TARGET='{'a' * 256}': expected an ECS container name (letters, digits, '_' or '-')",
                 id="target-256-chars",
             ),
             pytest.param(
@@ -351,17 +352,35 @@ class TestLoadSettings:
                 id="version-four-parts",
             ),
             pytest.param(
+                "NODE_HEAP_MEMORY_MIB",
+                "16777217",
+                "NODE_HEAP_MEMORY_MIB='16777217': expected a whole number from 1 to 16777216",
+                id="memory-above-16-tib",
+            ),
+            pytest.param(
+                "NODE_HEAP_MEMORY_MIB",
+                "9" * 5000,
+                f"NODE_HEAP_MEMORY_MIB='{'9' * 5000}': expected a whole number from 1 to 16777216",
+                id="memory-5000-digits",
+            ),
+            pytest.param(
+                "NODE_HEAP_PROCESSES",
+                "1025",
+                "NODE_HEAP_PROCESSES='1025': expected a whole number from 1 to 1024",
+                id="processes-above-1024",
+            ),
+            pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE",
                 "NodeHeap!",
                 "NODE_HEAP_METRICS_NAMESPACE='NodeHeap!': expected empty, or a CloudWatch namespace "
-                "of letters, digits and . _ # : / -",
+                "of letters, digits, spaces inside and . _ # : / -",
                 id="namespace-bang",
             ),
             pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE",
                 "n" * 256,
                 f"NODE_HEAP_METRICS_NAMESPACE='{'n' * 256}': expected empty, or a CloudWatch namespace "
-                "of letters, digits and . _ # : / -",
+                "of letters, digits, spaces inside and . _ # : / -",
                 id="namespace-256-chars",
             ),
         ],
@@ -384,12 +403,12 @@ class TestLoadSettings:
         )
 
         assert error.problems == [
-            "NODE_HEAP_PROCESSES='0': expected a whole number of at least 1",
+            "NODE_HEAP_PROCESSES='0': expected a whole number from 1 to 1024",
             "NODE_HEAP_RATIO='2': expected a number greater than 0 and at most 1",
             "NODE_HEAP_ON_ERROR='maybe': expected one of open, closed",
         ]
         assert str(error) == (
-            "NODE_HEAP_PROCESSES='0': expected a whole number of at least 1; "
+            "NODE_HEAP_PROCESSES='0': expected a whole number from 1 to 1024; "
             "NODE_HEAP_RATIO='2': expected a number greater than 0 and at most 1; "
             "NODE_HEAP_ON_ERROR='maybe': expected one of open, closed"
         )
@@ -419,8 +438,7 @@ class TestLoadSettings:
         error = settings_error({"NODE_HEAP_MIN_MIB": "128", "NODE_HEAP_MAX_MIB": "64"})
 
         assert error.problems == [
-            "NODE_HEAP_MIN_MIB=128 is greater than NODE_HEAP_MAX_MIB=64: "
-            "expected the minimum to be at most the maximum"
+            "NODE_HEAP_MIN_MIB=128 is greater than NODE_HEAP_MAX_MIB=64: expected the minimum to be at most the maximum"
         ]
 
     def test_default_min_above_max(self) -> None:
@@ -442,7 +460,7 @@ class TestLoadSettings:
         """A minimum that is itself invalid is reported once, not compared with the maximum."""
         error = settings_error({"NODE_HEAP_MIN_MIB": "huge", "NODE_HEAP_MAX_MIB": "64"})
 
-        assert error.problems == ["NODE_HEAP_MIN_MIB='huge': expected a whole number of at least 1"]
+        assert error.problems == ["NODE_HEAP_MIN_MIB='huge': expected a whole number from 1 to 16777216"]
 
     @pytest.mark.parametrize("blank", ["", "   "])
     def test_empty_means_unset(self, blank: str) -> None:
@@ -478,14 +496,14 @@ class TestLoadSettings:
         """A bad flag value is reported under the flag's name, not its variable's."""
         error = settings_error(
             {"NODE_HEAP_PROCESSES": "2"},
-            {"processes": "zero", "metadata_uri": "169.254.170.2", "metrics_namespace": "a b"},
+            {"processes": "zero", "metadata_uri": "169.254.170.2", "metrics_namespace": "a!b"},
         )
 
         assert error.problems == [
             "--metadata-uri='169.254.170.2': expected an http:// URL",
-            "--processes='zero': expected a whole number of at least 1",
-            "--metrics-namespace='a b': expected empty, or a CloudWatch namespace "
-            "of letters, digits and . _ # : / -",
+            "--processes='zero': expected a whole number from 1 to 1024",
+            "--metrics-namespace='a!b': expected empty, or a CloudWatch namespace "
+            "of letters, digits, spaces inside and . _ # : / -",
         ]
 
     def test_min_above_max_names_the_flags(self) -> None:
@@ -493,8 +511,7 @@ class TestLoadSettings:
         error = settings_error({"NODE_HEAP_MAX_MIB": "50"}, {"min_mib": "100"})
 
         assert error.problems == [
-            "--min-mib=100 is greater than NODE_HEAP_MAX_MIB=50: "
-            "expected the minimum to be at most the maximum"
+            "--min-mib=100 is greater than NODE_HEAP_MAX_MIB=50: expected the minimum to be at most the maximum"
         ]
 
     def test_empty_metrics_namespace_flag_turns_metrics_off(self) -> None:
@@ -527,8 +544,7 @@ class TestEnvFileCheck:
             load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared/node-heap.env"})
 
         assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': "
-            f"expected its directory '{tmp_path}/shared' to exist"
+            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': expected its directory '{tmp_path}/shared' to exist"
         )
 
     def test_parent_is_a_regular_file(self, tmp_path: Path) -> None:
@@ -539,13 +555,10 @@ class TestEnvFileCheck:
             load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared/node-heap.env"})
 
         assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': "
-            f"expected its directory '{tmp_path}/shared' to exist"
+            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': expected its directory '{tmp_path}/shared' to exist"
         )
 
-    @pytest.mark.skipif(
-        os.geteuid() == 0, reason="root passes os.access(W_OK) on any directory whatever its mode"
-    )
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root passes os.access(W_OK) on any directory whatever its mode")
     def test_directory_not_writable(self, tmp_path: Path) -> None:
         """A directory without write permission is reported (checked as a non-root user)."""
         shared = tmp_path / "shared"
@@ -561,9 +574,7 @@ class TestEnvFileCheck:
             f"NODE_HEAP_ENV_FILE='{shared}/node-heap.env': expected its directory '{shared}' to be writable"
         )
 
-    @pytest.mark.skipif(
-        os.access("/proc/sys", os.W_OK), reason="/proc/sys is writable here (not a read-only mount)"
-    )
+    @pytest.mark.skipif(os.access("/proc/sys", os.W_OK), reason="/proc/sys is writable here (not a read-only mount)")
     def test_directory_on_a_read_only_mount(self) -> None:
         """A directory on a read-only mount is not writable, even for root (/proc/sys in a container)."""
         with pytest.raises(SettingsError) as info:
@@ -580,9 +591,7 @@ class TestEnvFileCheck:
         with pytest.raises(SettingsError) as info:
             load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared"})
 
-        assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared': expected a file path, not a directory"
-        )
+        assert str(info.value) == (f"NODE_HEAP_ENV_FILE='{tmp_path}/shared': expected a file path, not a directory")
 
     @pytest.mark.parametrize(
         ("raw", "shown"),
@@ -607,9 +616,7 @@ class TestEnvFileCheck:
 
     def test_not_checked_when_check_env_file_is_false(self, tmp_path: Path) -> None:
         """With check_env_file=False (read-only commands) a missing directory is accepted."""
-        settings = load_settings(
-            {"NODE_HEAP_ENV_FILE": f"{tmp_path}/missing/node-heap.env"}, check_env_file=False
-        )
+        settings = load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/missing/node-heap.env"}, check_env_file=False)
 
         assert settings.env_file == tmp_path / "missing" / "node-heap.env"
 
@@ -654,8 +661,7 @@ class TestRenderSettingsTable:
         "row",
         [
             pytest.param(
-                "| `NODE_HEAP_MAX_MIB` | `--max-mib` | unset | Largest heap in MiB, whatever the "
-                "container's size. |",
+                "| `NODE_HEAP_MAX_MIB` | `--max-mib` | unset | Largest heap in MiB, whatever the container's size. |",
                 id="unset",
             ),
             pytest.param(

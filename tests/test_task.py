@@ -59,14 +59,10 @@ def task_metadata(*containers: ContainerMetadata) -> TaskMetadata:
     )
 
 
-def api_result(
-    described: tuple[ContainerSpec, ...] | None, defined: tuple[ContainerSpec, ...] | None
-) -> ApiResult:
+def api_result(described: tuple[ContainerSpec, ...] | None, defined: tuple[ContainerSpec, ...] | None) -> ApiResult:
     """An ECS API result; None for a call that failed."""
     task = (
-        TaskDescription(
-            None, described, "arn:aws:ecs:us-west-2:111122223333:task-definition/web:7", None, "EC2"
-        )
+        TaskDescription(None, described, "arn:aws:ecs:us-west-2:111122223333:task-definition/web:7", None, "EC2")
         if described is not None
         else None
     )
@@ -146,9 +142,7 @@ class TestListContainers:
 class TestContainerFacts:
     def test_override_beats_definition(self) -> None:
         """NODE_OPTIONS from a run-time override (DescribeTasks) wins over the task definition's."""
-        assert (
-            ContainerFacts("web", None, DESCRIBED_WEB, DEFINED_WEB).node_options == "--max-old-space-size=700"
-        )
+        assert ContainerFacts("web", None, DESCRIBED_WEB, DEFINED_WEB).node_options == "--max-old-space-size=700"
 
     def test_definition_when_no_override(self) -> None:
         """Without an override the task definition's NODE_OPTIONS applies."""
@@ -183,9 +177,7 @@ class TestContainerFacts:
 class TestChooseTarget:
     def test_setting_present(self) -> None:
         """A configured name that is listed is chosen, by the setting."""
-        chosen = choose_target(
-            facts("heap-init", "log-router", "web"), "heap-init", "web", definition_known=True
-        )
+        chosen = choose_target(facts("heap-init", "log-router", "web"), "heap-init", "web", definition_known=True)
 
         assert chosen == ("web", "NODE_HEAP_TARGET")
 
@@ -224,17 +216,37 @@ class TestChooseTarget:
         assert chosen == ("web", "the only other container of the task")
 
     def test_unset_one_container_own_name_unknown(self) -> None:
-        """When the init container's own name is unknown, a single listed container is the choice."""
-        chosen = choose_target(facts("web"), None, None, definition_known=False)
+        """On Fargate, when the init container's own name is unknown, a single listed container is the choice."""
+        chosen = choose_target(facts("web"), None, None, definition_known=False, launch_type="FARGATE")
 
         assert chosen == ("web", "the only other container of the task")
+
+    @pytest.mark.parametrize("launch_type", ["EC2", None])
+    def test_unset_not_guessed_on_ec2_without_the_definition(self, launch_type: str | None) -> None:
+        """On EC2 (or an unknown launch type) the one other listed container may be a sidecar: no guess."""
+        chosen = choose_target(
+            facts("heap-init", "log-router"), "heap-init", None, definition_known=False, launch_type=launch_type
+        )
+
+        assert chosen == (
+            None,
+            "not guessed: without the task definition, an EC2 task does not list the Node container before "
+            "it is created (set NODE_HEAP_TARGET, or allow ecs:DescribeTaskDefinition)",
+        )
+
+    def test_setting_names_the_init_container(self) -> None:
+        """NODE_HEAP_TARGET naming the init container itself is a configuration error."""
+        with pytest.raises(TargetError) as info:
+            choose_target(facts("heap-init", "web"), "heap-init", "heap-init", definition_known=True)
+
+        assert str(info.value) == (
+            "NODE_HEAP_TARGET='heap-init' names this init container: set it to the Node container's name"
+        )
 
     def test_unset_several_other_containers(self) -> None:
         """Unset with several other containers is ambiguous: an error listing them sorted."""
         with pytest.raises(TargetError) as info:
-            choose_target(
-                facts("heap-init", "worker", "web", "log-router"), "heap-init", None, definition_known=True
-            )
+            choose_target(facts("heap-init", "worker", "web", "log-router"), "heap-init", None, definition_known=True)
 
         assert str(info.value) == (
             "NODE_HEAP_TARGET is unset and the task has 3 other containers (log-router, web, worker): "
@@ -247,7 +259,7 @@ class TestChooseTarget:
     )
     def test_unset_no_other_container(self, containers: dict[str, ContainerFacts]) -> None:
         """Unset with no other container listed chooses nothing, and says how to fix it."""
-        chosen = choose_target(containers, "heap-init", None, definition_known=False)
+        chosen = choose_target(containers, "heap-init", None, definition_known=False, launch_type="FARGATE")
 
         assert chosen == (None, "no other container is listed (set NODE_HEAP_TARGET, or allow the ECS API)")
 

@@ -1,0 +1,46 @@
+# node-heap-sidecar. `make run` and `make test` do their own set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ENV_FILE := build/node-heap.env
+
+.PHONY: install run test test-deps lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The init job against a local task metadata endpoint built from task-definition.json
+# (no AWS account needed), then the env file it wrote and the heap Node gets from it.
+run: install
+	@mkdir -p build
+	NODE_HEAP_ENV_FILE=$(ENV_FILE) NODE_HEAP_ECS_API=off \
+		$(PY) -m sidecar emulate --task-definition task-definition.json -- $(PY) -m sidecar
+	@echo; echo "== $(ENV_FILE)"; cat $(ENV_FILE)
+	@if command -v node >/dev/null; then echo; echo "== . $(ENV_FILE) && exec node"; \
+		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; fi
+
+# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26.
+test-deps: install
+	@command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox >/dev/null; }
+	$(PY) -m tests.nodes
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy sidecar
+
+# NHS_STRICT=1: a missing cgroup, shell or Node binary fails the run instead of skipping tests.
+test: test-deps lint
+	NHS_STRICT=1 $(VENV)/bin/pytest -q
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

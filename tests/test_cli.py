@@ -1,0 +1,383 @@
+"""The CLI as ECS runs it: a real process, real HTTP on 127.0.0.1 (TMDS stub, moto, ECS JSON stub).
+
+Each test runs `python -m sidecar` with an environment built from scratch, and asserts on its exit
+code, its JSON events on stdout, its one-line error on stderr and the env file it wrote (or not).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import EcsJsonStub, MotoServer, TmdsStub, ecs_payload
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+NO_MEMINFO_TREE = FIXTURES / "cgroup" / "v2-only-no-memory-controller"
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        # JSON lines (run); `explain --json` prints one indented document instead.
+        self.events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"')]
+
+    def event(self, name: str) -> dict[str, Any]:
+        found = [e for e in self.events if e["event"] == name]
+        assert len(found) == 1, (name, self.stdout, self.stderr)
+        return found[0]
+
+    def names(self) -> list[str]:
+        return [e["event"] for e in self.events]
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> Result:
+    """`python -m sidecar ARGS` with only `env` (plus PATH and a local-only AWS setup)."""
+    empty = tmp_path / "aws-empty"
+    empty.write_text("")
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NODE_HEAP_ENV_FILE": str(tmp_path / "node-heap.env"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env={**base, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Result(proc)
+
+
+def fargate(memory_mib: int = 512, *, extra: list[dict[str, Any]] | None = None) -> tuple[Any, Any]:
+    task = ecs_payload("fargate-task-metadata.json")
+    task["Limits"]["Memory"] = memory_mib  # changed: the task size under test
+    task["Containers"][1]["Image"] = "public.ecr.aws/docker/library/node:22-slim"  # changed: a Node app
+    task["Containers"] += extra or []  # added: sidecars, where a test needs them
+    container = ecs_payload("fargate-container-metadata.json")
+    container["Name"] = "curl-image"  # changed: the docs' container example is "curl"; match the task
+    return container, task
+
+
+class TestFargate:
+    def test_writes_the_file_and_logs_one_decision(self, tmp_path: Path) -> None:
+        """The AWS Fargate example (512 MiB task, app without its own limit): the task's memory is used."""
+        container, task = fargate()
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        assert result.code == 0, result.stderr
+        assert result.names() == [
+            "settings_loaded",
+            "source_read",
+            "source_read",
+            "source_read",
+            "source_read",
+            "env_file_written",
+            "decision",
+        ]
+        decision = result.event("decision")
+        assert decision["container"] == "fargate-app"
+        assert decision["container_reason"] == "the only other container of the task"
+        assert decision["memory_mib"] == 512
+        assert decision["memory_where"] == f"{stub.task_url} Limits.Memory"
+        # 512 MiB, Node 22: 52 headroom + 40 binary leave 420; 420 - 12 - 10 = 398 = 379 + ceil(18.95)
+        assert decision["node_options_added"] == "--max-old-space-size=379 --max-semi-space-size=2"
+        assert (
+            decision["task_arn"]
+            == "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa2636268144d039771334145e490c5"
+        )
+        text = (tmp_path / "node-heap.env").read_text()
+        assert "NODE_HEAP_OPTIONS='--max-old-space-size=379 --max-semi-space-size=2'" in text
+
+    def test_decision_carries_valid_emf(self, tmp_path: Path) -> None:
+        """The decision line is an EMF document: every metric and dimension it names is a top-level member."""
+        container, task = fargate()
+        with TmdsStub(container=container, task=task) as stub:
+            decision = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off").event(
+                "decision"
+            )
+        directive = decision["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == "NodeHeapSidecar"
+        assert directive["Dimensions"] == [["Cluster", "TaskFamily", "Container"]]
+        assert (decision["Cluster"], decision["TaskFamily"], decision["Container"]) == (
+            "MyEmptyCluster",
+            "sample-fargate",
+            "fargate-app",
+        )
+        assert decision["ContainerMemoryBytes"] == 512 * 1024 * 1024
+        assert decision["HeapLimitBytes"] == 379 * 1024 * 1024
+        assert {m["Name"] for m in directive["Metrics"]} == {
+            "ContainerMemoryBytes",
+            "HeapLimitBytes",
+            "KeptBackBytes",
+            "Processes",
+        }
+
+    def test_sidecar_memory_comes_off_the_task(self, tmp_path: Path) -> None:
+        """An envoy sidecar with a 128 MiB hard limit in a 1024 MiB task leaves Node 896 MiB."""
+        envoy = {"Name": "envoy", "Type": "NORMAL", "Limits": {"CPU": 2, "Memory": 128}, "Image": "envoy:v1"}
+        container, task = fargate(1024, extra=[envoy])
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(
+                tmp_path,
+                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+                NODE_HEAP_ECS_API="off",
+                NODE_HEAP_TARGET="fargate-app",
+            )
+        decision = result.event("decision")
+        assert decision["memory_mib"] == 896
+        assert decision["memory_arithmetic"] == "task 1024 MiB - envoy 128 MiB = 896 MiB"
+
+    def test_same_inputs_same_file(self, tmp_path: Path) -> None:
+        """Two runs over the same task write byte-identical files (nothing time-dependent in it)."""
+        container, task = fargate()
+        with TmdsStub(container=container, task=task) as stub:
+            run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+            first = (tmp_path / "node-heap.env").read_bytes()
+            run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        assert (tmp_path / "node-heap.env").read_bytes() == first
+
+    def test_ambiguous_target(self, tmp_path: Path) -> None:
+        """Two candidates and no NODE_HEAP_TARGET: exit 3, the candidates listed, nothing written."""
+        envoy = {"Name": "envoy", "Type": "NORMAL", "Limits": {"CPU": 2}, "Image": "envoy:v1"}
+        container, task = fargate(extra=[envoy])
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        assert result.code == 3
+        assert result.stderr == (
+            "node-heap-sidecar: NODE_HEAP_TARGET is unset and the task has 2 other containers "
+            "(envoy, fargate-app): set it to the Node container's name\n"
+        )
+        assert result.event("run_failed")["exit_code"] == 3
+        assert not (tmp_path / "node-heap.env").exists()
+
+
+class TestSettingsErrors:
+    def test_every_bad_variable_in_one_line(self, tmp_path: Path) -> None:
+        """Bad values: exit 2, one line naming each variable, and no file."""
+        result = run_cli(tmp_path, NODE_HEAP_RATIO="abc", NODE_HEAP_PROCESSES="0", NODE_HEAP_ON_ERROR="maybe")
+        assert result.code == 2
+        assert result.stderr == (
+            "node-heap-sidecar: NODE_HEAP_PROCESSES='0': expected a whole number from 1 to 1024; "
+            "NODE_HEAP_RATIO='abc': expected a number greater than 0 and at most 1; "
+            "NODE_HEAP_ON_ERROR='maybe': expected one of open, closed\n"
+        )
+        assert result.event("run_failed")["exit_code"] == 2
+        assert not (tmp_path / "node-heap.env").exists()
+
+    def test_flag_wins_over_environment(self, tmp_path: Path) -> None:
+        """`--memory-mib 512` overrides NODE_HEAP_MEMORY_MIB=256."""
+        result = run_cli(tmp_path, "--memory-mib", "512", NODE_HEAP_MEMORY_MIB="256")
+        assert result.event("decision")["memory_mib"] == 512
+
+
+class TestPolicy:
+    def test_no_limit_open_writes_a_file_without_flags(self, tmp_path: Path) -> None:
+        """Nothing limits the container (no TMDS, no cgroup memory, no meminfo): open mode writes no flag, exit 0."""
+        tree = NO_MEMINFO_TREE
+        result = run_cli(tmp_path, NODE_HEAP_PROC_ROOT=str(tmp_path), NODE_HEAP_CGROUP_ROOT=str(tree / "sys/fs/cgroup"))
+        assert result.code == 0, result.stderr
+        assert result.event("decision")["status"] == "no_limit"
+        assert "no_limit_found" in result.names()
+        text = (tmp_path / "node-heap.env").read_text()
+        assert text.endswith("NODE_HEAP_OPTIONS=''\nexport NODE_HEAP_OPTIONS\n")
+
+    def test_no_limit_closed_fails(self, tmp_path: Path) -> None:
+        """The same in closed mode: exit 4 and no file."""
+        result = run_cli(tmp_path, NODE_HEAP_PROC_ROOT=str(tmp_path), NODE_HEAP_ON_ERROR="closed")
+        assert result.code == 4
+        assert result.stderr.startswith(
+            "node-heap-sidecar: no memory limit found for the Node container and NODE_HEAP_ON_ERROR=closed: "
+        )
+        assert not (tmp_path / "node-heap.env").exists()
+
+    def test_too_small_closed_lists_every_component(self, tmp_path: Path) -> None:
+        """64 MiB in closed mode: exit 5, every component listed, the smallest memory that works, no file."""
+        result = run_cli(tmp_path, NODE_HEAP_MEMORY_MIB="64", NODE_HEAP_NODE_VERSION="22", NODE_HEAP_ON_ERROR="closed")
+        assert result.code == 5
+        assert result.stderr == (
+            "node-heap-sidecar: container too small: 64 MiB keeps back node binary, resident once 40 MiB "
+            "(Node 22: measured on 22.23.3), headroom for off-heap memory 7 MiB (NODE_HEAP_HEADROOM_RATIO=0.1), "
+            "isolate base x 1 12 MiB (Node 22: measured on 22.23.3), young generation x 1 3 MiB (3/128 of the "
+            "budget, 3..48 MiB; semi-space 1 MiB uses 3), V8 heap overhead x 1 1 MiB (5% of old space (Node 22)), "
+            "leaving 1 MiB of old space per isolate, below NODE_HEAP_MIN_MIB; the smallest memory that fits is 99 MiB\n"
+        )
+        assert not (tmp_path / "node-heap.env").exists()
+
+    def test_too_small_open_writes_what_fits(self, tmp_path: Path) -> None:
+        """The same in open mode: a loud warning, the tiny heap that fits, exit 0."""
+        result = run_cli(tmp_path, NODE_HEAP_MEMORY_MIB="64", NODE_HEAP_NODE_VERSION="22")
+        assert result.code == 0
+        assert result.event("container_too_small")["level"] == "warning"
+        assert result.event("decision")["node_options_added"] == "--max-old-space-size=1 --max-semi-space-size=1"
+
+
+def ec2_task(task_arn: str, family: str, revision: str) -> tuple[Any, Any]:
+    """The AWS EC2 example, as a task whose Node container is not created yet (only the init is listed)."""
+    task = ecs_payload("ec2-task-metadata.json")
+    task["TaskARN"], task["Family"], task["Revision"] = task_arn, family, revision  # changed: the moto task
+    task["Cluster"] = "default"
+    task["Containers"][1]["Name"] = "heap-init"  # changed: the listed NORMAL container is our init container
+    task["Containers"][1]["Limits"]["Memory"] = 64
+    container = ecs_payload("ec2-container-metadata.json")
+    container["Name"] = "heap-init"  # changed: as above
+    return container, task
+
+
+EC2_CONTAINERS = [
+    {"name": "heap-init", "image": "node-heap-sidecar", "memory": 64, "essential": False},
+    {
+        "name": "app",
+        "image": "node:22-bookworm",
+        "memory": 768,
+        "essential": True,
+        "dependsOn": [{"containerName": "heap-init", "condition": "SUCCESS"}],
+        "environment": [{"name": "NODE_OPTIONS", "value": "--enable-source-maps --max-old-space-size=600"}],
+    },
+    {"name": "envoy", "image": "envoy", "memoryReservation": 128, "essential": True},
+]
+
+
+class TestEc2WithTheEcsApi:
+    @pytest.fixture
+    def task(self, moto: MotoServer) -> dict[str, Any]:
+        moto.create_cluster("default")
+        moto.register_container_instance("default")
+        definition = moto.register_task_definition("api", EC2_CONTAINERS)
+        return moto.run_task("default", definition, launch_type="EC2")
+
+    def test_reads_the_node_container_from_the_task_definition(
+        self, tmp_path: Path, moto: MotoServer, task: dict[str, Any]
+    ) -> None:
+        """EC2: TMDS does not list `app` yet; DescribeTaskDefinition gives its 768 MiB and its NODE_OPTIONS."""
+        container, tmds_task = ec2_task(task["taskArn"], "api", "1")
+        with TmdsStub(container=container, task=tmds_task) as stub:
+            result = run_cli(
+                tmp_path,
+                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+                NODE_HEAP_TARGET="app",
+                AWS_ENDPOINT_URL_ECS=moto.endpoint,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+            )
+        assert result.code == 0, result.stderr
+        decision = result.event("decision")
+        assert decision["memory_mib"] == 768
+        assert decision["memory_where"] == "DescribeTaskDefinition containerDefinitions[name=app].memory"
+        assert decision["status"] == "pinned"
+        assert decision["app_heap_flags"] == "--max-old-space-size=600"
+        assert decision["node_options_added"] == "--max-semi-space-size=4"
+        # 768 MiB, Node 22: 77 + 40 leave 651; 651 - 12 - 16 = 623 = 593 + ceil(29.65): 600 does not fit.
+        assert decision["fit_mib"] == 593
+        assert result.event("heap_pin_does_not_fit")["level"] == "warning"
+        sources = {s["source"]: s for s in decision["sources"]}
+        assert sources["ecs_api"]["detail"] == "answered: DescribeTasks, DescribeTaskDefinition"
+
+    def test_ambiguous_without_a_target(self, tmp_path: Path, moto: MotoServer, task: dict[str, Any]) -> None:
+        """app and envoy both run beside the init container: the target must be named."""
+        container, tmds_task = ec2_task(task["taskArn"], "api", "1")
+        with TmdsStub(container=container, task=tmds_task) as stub:
+            result = run_cli(
+                tmp_path,
+                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+                AWS_ENDPOINT_URL_ECS=moto.endpoint,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+            )
+        assert result.code == 3
+        assert "(app, envoy)" in result.stderr
+
+    def test_without_credentials_falls_back_with_warnings(self, tmp_path: Path, task: dict[str, Any]) -> None:
+        """No task role: the API is skipped, the target is unknown, and the machine's MemTotal is the last resort."""
+        container, tmds_task = ec2_task(task["taskArn"], "api", "1")
+        with TmdsStub(container=container, task=tmds_task) as stub:
+            result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_TARGET="app")
+        assert result.code == 0, result.stderr
+        decision = result.event("decision")
+        sources = {s["source"]: s for s in decision["sources"]}
+        assert (sources["ecs_api"]["status"], sources["ecs_api"]["detail"]) == (
+            "skipped",
+            "no AWS credentials (task role) available",
+        )
+        assert decision["memory_origin"] == "proc_meminfo"
+        assert {"target_not_listed", "limit_from_host_memory"} <= set(result.names())
+
+
+class TestRunTimeOverrides:
+    def test_describe_tasks_override_wins(self, tmp_path: Path) -> None:
+        """A RunTask override (DescribeTasks: 1024 MiB) wins over the task definition's 512 MiB."""
+        container, tmds_task = ec2_task("arn:aws:ecs:us-west-2:111122223333:task/default/abc", "api", "3")
+        described = ecs_payload("botocore-describe-tasks-example.json")["output"]
+        entry = described["tasks"][0]
+        entry["taskArn"] = tmds_task["TaskARN"]  # changed: this task
+        entry["containers"][0].update({"name": "app", "memory": "1024"})  # changed: the override's result
+        entry["overrides"]["containerOverrides"][0] = {"name": "app", "memory": 1024}
+        definition = ecs_payload("botocore-describe-task-definition-example.json")["output"]
+        definition["taskDefinition"]["containerDefinitions"][0].update({"name": "app", "memory": 512})  # changed
+        with (
+            TmdsStub(container=container, task=tmds_task) as stub,
+            EcsJsonStub({"DescribeTasks": described, "DescribeTaskDefinition": definition}) as api,
+        ):
+            result = run_cli(
+                tmp_path,
+                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+                NODE_HEAP_TARGET="app",
+                AWS_ENDPOINT_URL_ECS=api.endpoint,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+            )
+        decision = result.event("decision")
+        assert decision["memory_mib"] == 1024
+        assert decision["memory_origin"] == "ecs_describe_tasks"
+        superseded = [c for c in decision["candidates"] if c["outcome"] == "superseded"]
+        assert [(c["origin"], c["value_bytes"]) for c in superseded] == [("ecs_describe_task_definition", 512 << 20)]
+
+
+class TestExplain:
+    def test_table_writes_nothing(self, tmp_path: Path) -> None:
+        """`explain` prints the decision and the file it would write, and writes nothing."""
+        container, task = fargate()
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(tmp_path, "explain", ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        assert result.code == 0
+        assert "Memory     512 MiB" in result.stdout
+        assert "  = old space per isolate                379 MiB   largest old space that fits" in result.stdout
+        assert "  | NODE_HEAP_OPTIONS='--max-old-space-size=379 --max-semi-space-size=2'" in result.stdout
+        assert not (tmp_path / "node-heap.env").exists()
+
+    def test_json(self, tmp_path: Path) -> None:
+        """`explain --json` is the decision record plus the file's text."""
+        result = run_cli(tmp_path, "explain", "--json", NODE_HEAP_MEMORY_MIB="1024", NODE_HEAP_NODE_VERSION="22")
+        record = json.loads(result.stdout)
+        assert (record["memory_mib"], record["heap_mib"], record["semi_space_mib"]) == (1024, 807, 4)
+        assert "--max-old-space-size=807" in record["env_text"]
+
+
+class TestEmulate:
+    def test_runs_the_job_against_the_shipped_task_definition(self, tmp_path: Path) -> None:
+        """`emulate -- python -m sidecar` sizes the heap from task-definition.json (1024 MiB, app on Node 22)."""
+        result = run_cli(tmp_path, "emulate", "--", sys.executable, "-m", "sidecar", NODE_HEAP_ECS_API="off")
+        assert result.code == 0, result.stderr
+        decision = result.event("decision")
+        assert (decision["memory_mib"], decision["container"], decision["node_version"]) == (1024, "app", "22")
+
+    def test_ec2_launch_type_hides_the_node_container(self, tmp_path: Path) -> None:
+        """On EC2 the Node container is not listed yet, so without the API only the task limit is known."""
+        result = run_cli(
+            tmp_path, "emulate", "--launch-type", "EC2", "--", sys.executable, "-m", "sidecar", NODE_HEAP_ECS_API="off"
+        )
+        decision = result.event("decision")
+        assert decision["memory_mib"] == 1024
+        assert "target_not_listed" in result.names()
