@@ -97,7 +97,7 @@ def fetch_task_from_api(
     try:
         credentials = session.get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
-        return ApiResult(None, None, (), skipped=f"credentials could not be loaded: {exc}")
+        return ApiResult(None, None, (), skipped=f"credentials could not be loaded: {_describe(exc)}")
     if credentials is None:
         return ApiResult(None, None, (), skipped="no AWS credentials (task role) available")
     try:

@@ -93,10 +93,15 @@ def fetch_json(session: requests.Session, url: str) -> Any:
 
 def fetch_task_metadata(uri: str, session: requests.Session | None = None) -> TaskMetadata:
     """Read the task (`${uri}/task`) and this container (`${uri}`) from TMDS v4."""
+    owned = session is None
     session = session or make_session()
-    task_url = f"{uri}/task"
-    task = parse_task(fetch_json(session, task_url), task_url)
-    own = parse_container(fetch_json(session, uri), uri)
+    try:
+        task_url = f"{uri}/task"
+        task = parse_task(fetch_json(session, task_url), task_url)
+        own = parse_container(fetch_json(session, uri), uri, label="Limits.Memory")
+    finally:
+        if owned:
+            session.close()
     return dataclasses.replace(task, self_name=own.name)
 
 
@@ -124,7 +129,7 @@ def parse_task(doc: Any, url: str = "task") -> TaskMetadata:
     )
 
 
-def parse_container(doc: Any, url: str = "container") -> ContainerMetadata:
+def parse_container(doc: Any, url: str = "container", *, label: str | None = None) -> ContainerMetadata:
     """Turn a container object (from `${uri}` or `/task` `Containers[]`) into ContainerMetadata."""
     if not isinstance(doc, dict):
         raise SourceError(f"{url}: expected a JSON object, got {type(doc).__name__}")
@@ -134,7 +139,7 @@ def parse_container(doc: Any, url: str = "container") -> ContainerMetadata:
     return ContainerMetadata(
         name=name,
         type=_str(doc, "Type", url),
-        memory_mib=_limit_mib(doc, url, f"Containers[Name={name}].Limits.Memory"),
+        memory_mib=_limit_mib(doc, url, label or f"Containers[Name={name}].Limits.Memory"),
         image=_str(doc, "Image", url),
         known_status=_str(doc, "KnownStatus", url),
     )
