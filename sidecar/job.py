@@ -154,7 +154,7 @@ def gather(
             "no memory controller mounted"
             if c is None
             else f"v{c.version} {c.directory}: own {c.own_limit_bytes} ({c.own_where}), "
-            f"ceiling {c.ceiling_bytes} ({c.ceiling_where})"
+            f"ceiling {c.ceiling_bytes} ({c.ceiling_where})" + "".join(f"; {note}" for note in c.notes)
         ),
     )
     return Gathered(tuple(reports), metadata, api, cgroup, mem_total, f"{settings.proc_root / 'meminfo'} MemTotal")
@@ -225,7 +225,7 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
     notices += _env_file_notices(target_facts)
 
     plan: HeapPlan | None = None
-    if budget.memory_bytes is None or budget.memory_bytes <= 0:
+    if budget.memory_bytes is None:
         status = Status.NO_LIMIT
         notices.append(
             Notice(
@@ -238,7 +238,7 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         # Node sizes a percentage from its own cgroup: its own hard limit, else the machine.
         percent_base = budget.container_limit_bytes or gathered.mem_total_bytes
         plan = plan_heap(
-            floor_mib(budget.memory_bytes),
+            max(floor_mib(budget.memory_bytes), 0),  # sidecars may leave nothing: too small, not "no limit"
             Knobs(
                 processes=settings.processes,
                 reserve_mib=settings.reserve_mib,

@@ -32,7 +32,8 @@ class Result:
     def event(self, name: str) -> dict[str, Any]:
         found = [e for e in self.events if e["event"] == name]
         assert len(found) == 1, (name, self.stdout, self.stderr)
-        return found[0]
+        event: dict[str, Any] = found[0]
+        return event
 
     def names(self) -> list[str]:
         return [e["event"] for e in self.events]
@@ -69,6 +70,16 @@ def fargate(memory_mib: int = 512, *, extra: list[dict[str, Any]] | None = None)
     container = ecs_payload("fargate-container-metadata.json")
     container["Name"] = "curl-image"  # changed: the docs' container example is "curl"; match the task
     return container, task
+
+
+def run_with_envoy(tmp_path: Path, *, task_mib: int, envoy_mib: int) -> Result:
+    """The Fargate example plus an envoy sidecar with a hard limit, Node named explicitly."""
+    envoy = {"Name": "envoy", "Type": "NORMAL", "Limits": {"CPU": 2, "Memory": envoy_mib}, "Image": "envoy:v1"}
+    container, task = fargate(task_mib, extra=[envoy])  # added: the envoy sidecar
+    with TmdsStub(container=container, task=task) as stub:
+        return run_cli(
+            tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off", NODE_HEAP_TARGET="fargate-app"
+        )
 
 
 class TestFargate:
@@ -127,18 +138,16 @@ class TestFargate:
 
     def test_sidecar_memory_comes_off_the_task(self, tmp_path: Path) -> None:
         """An envoy sidecar with a 128 MiB hard limit in a 1024 MiB task leaves Node 896 MiB."""
-        envoy = {"Name": "envoy", "Type": "NORMAL", "Limits": {"CPU": 2, "Memory": 128}, "Image": "envoy:v1"}
-        container, task = fargate(1024, extra=[envoy])
-        with TmdsStub(container=container, task=task) as stub:
-            result = run_cli(
-                tmp_path,
-                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
-                NODE_HEAP_ECS_API="off",
-                NODE_HEAP_TARGET="fargate-app",
-            )
-        decision = result.event("decision")
+        decision = run_with_envoy(tmp_path, task_mib=1024, envoy_mib=128).event("decision")
         assert decision["memory_mib"] == 896
         assert decision["memory_arithmetic"] == "task 1024 MiB - envoy 128 MiB = 896 MiB"
+
+    def test_sidecars_that_take_the_whole_task(self, tmp_path: Path) -> None:
+        """A 512 MiB envoy in a 512 MiB task leaves Node nothing: too small, no heap flag, both warnings."""
+        result = run_with_envoy(tmp_path, task_mib=512, envoy_mib=512)
+        decision = result.event("decision")
+        assert (result.code, decision["status"], decision["node_options_added"]) == (0, "too_small", "")
+        assert {"sidecars_take_everything", "container_too_small", "no_heap_fits"} <= set(result.names())
 
     def test_same_inputs_same_file(self, tmp_path: Path) -> None:
         """Two runs over the same task write byte-identical files (nothing time-dependent in it)."""
