@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ENV_FILE := build/node-heap.env
 
-.PHONY: install run test test-deps lint format clean
+.PHONY: install run test test-deps lint format clean bench bench-full rehearse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,26 @@ test-deps: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy sidecar
+	$(VENV)/bin/mypy sidecar bench tests
 
 # NHS_STRICT=1: a missing cgroup, shell or Node binary fails the run instead of skipping tests.
 test: test-deps lint
 	NHS_STRICT=1 $(VENV)/bin/pytest -q
+
+# The task played with a real Docker daemon: the image, task-definition.json, Node's heap (root).
+rehearse: test-deps
+	deploy/rehearse.sh
+
+# The OOM benchmark (root, a cgroup memory controller): real Node in real memory cgroups.
+# `bench`: Node 22 at 128 MiB and 1 GiB, every workload and strategy, in a few minutes.
+# `bench-full`: Node 20/22/24/26 from 128 MiB to 4 GiB (about 2 hours). Results in bench/results/.
+bench: test-deps
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench.run --profile short
+
+bench-full: test-deps
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench.run --profile full
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.memcg import MIB, MemoryCgroup
 from tests.nodes import MAJORS, install_node, node_version
@@ -32,17 +34,17 @@ def measure(major: int) -> dict[str, object]:
     with MemoryCgroup(8192 * MIB) as cg:  # also warms the page cache, charged to this cgroup
         idle = json.loads(cg.run([str(node), "-e", IDLE]).stdout)
         cg.run([str(node), "--max-old-space-size=64", str(LEAK)])
-    points = []
+    points: list[dict[str, Any]] = []
+    xs: list[float] = []
+    ys: list[float] = []
     for old in OLD_SIZES_MIB:
         with MemoryCgroup(8192 * MIB) as cg:  # fresh, so the cached binary is charged elsewhere
             run = cg.run([str(node), f"--max-old-space-size={old}", "--max-semi-space-size=1", str(LEAK)])
-        points.append({"old_mib": old, "outcome": run.outcome, "peak_mib": round(run.peak_bytes / MIB, 1)})
-    xs = [p["old_mib"] for p in points]
-    ys = [p["peak_mib"] for p in points]
-    n = len(xs)
-    mean_x, mean_y = sum(xs) / n, sum(ys) / n
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
-    intercept = mean_y - slope * mean_x
+        peak_mib = round(run.peak_bytes / MIB, 1)
+        points.append({"old_mib": old, "outcome": run.outcome, "peak_mib": peak_mib})
+        xs.append(old)
+        ys.append(peak_mib)
+    slope, intercept = statistics.linear_regression(xs, ys)
     worst = max(y - x for x, y in zip(xs, ys, strict=True))
     return {
         "major": major,

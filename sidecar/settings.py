@@ -208,7 +208,8 @@ VARS: tuple[Var, ...] = (
         "0.1",
         _ratio(zero_ok=True),
         "Share of the container kept for the off-heap memory of a typical service "
-        "(request/response Buffers, compression, sockets); 0 for a pure-heap workload.",
+        "(request/response Buffers, compression, sockets), and the margin that lets V8 stop the app "
+        "before the kernel does: at 0, a steady service hung at the limit in the benchmark.",
     ),
     Var(
         "ratio",

@@ -1,9 +1,15 @@
-"""Real cgroup v1 memory cgroups for tests and the benchmark: create, run a process inside, clean up.
+"""Real memory cgroups for tests and the benchmark: create one, run a process inside, clean up.
 
-Kernel reference: Documentation/admin-guide/cgroup-v1/memory.rst (`memory.limit_in_bytes`,
-`memory.max_usage_in_bytes`, `memory.oom_control` with its `oom_kill` counter, `memory.stat`).
-Each cgroup is created under this process's own memory cgroup, so nothing outside it is touched,
-and removed (after killing whatever is left in it) on exit.
+cgroup v1 (this project's machines): Documentation/admin-guide/cgroup-v1/memory.rst --
+`memory.limit_in_bytes`, `memory.memsw.limit_in_bytes`, `memory.max_usage_in_bytes`,
+`memory.oom_control` (`oom_kill`), `memory.stat` (`total_rss`). Cgroups are created under this
+process's own memory cgroup, so nothing outside it is touched.
+cgroup v2 (where the unified hierarchy has the memory controller): Documentation/admin-guide/
+cgroup-v2.rst -- `memory.max`, `memory.swap.max`, `memory.peak` (5.19+), `memory.events`
+(`oom_kill`), `memory.stat` (`anon`). Cgroups are created under the hierarchy's root, the one place
+the "no internal processes" rule allows a new subtree beside running processes. The v2 path is not
+exercised on this project's own machines, which are cgroup v1.
+Every cgroup is removed on exit, after killing whatever is left in it.
 """
 
 from __future__ import annotations
@@ -19,12 +25,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-MEMCG_MOUNT = Path("/sys/fs/cgroup/memory")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MEMCG_MOUNT = CGROUP_ROOT / "memory"
 MIB = 1 << 20
 
 
+def _v2() -> bool:
+    """True when memory is controlled by the unified (v2) hierarchy mounted at /sys/fs/cgroup."""
+    controllers = CGROUP_ROOT / "cgroup.controllers"
+    return controllers.exists() and "memory" in controllers.read_text().split()
+
+
 def own_memcg_dir() -> Path:
-    """This process's memory cgroup directory (cgroup v1, mounted at /sys/fs/cgroup/memory)."""
+    """Where this process may create memory cgroups (v1: its own memory cgroup; v2: the root)."""
+    if _v2():
+        return CGROUP_ROOT
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
@@ -37,7 +52,7 @@ def memcg_unavailable_reason() -> str | None:
     try:
         base = own_memcg_dir()
     except (OSError, RuntimeError, ValueError) as exc:
-        return f"no cgroup v1 memory controller: {exc}"
+        return f"no memory cgroup controller: {exc}"
     if not os.access(base, os.W_OK):
         return f"{base} is not writable (needs root)"
     return None
@@ -48,11 +63,20 @@ class RunResult:
     returncode: int | None  # negative: killed by that signal (None: still hung when stopped)
     stdout: str
     stderr: str
-    hung: bool  # did not finish before the deadline
-    oom_kills: int  # memcg oom_kill counter: the kernel killed something in the cgroup
-    peak_bytes: int  # memory.max_usage_in_bytes (includes page cache)
-    peak_rss_bytes: int  # highest total_rss sampled from memory.stat (anonymous memory)
+    hung: bool  # made no progress before the deadline
+    oom_kills: int  # the kernel's OOM killer killed something in the cgroup
+    peak_bytes: int  # peak usage of the cgroup (includes page cache, e.g. the Node binary)
+    peak_rss_bytes: int  # highest anonymous memory sampled from memory.stat
     elapsed_s: float
+    stalled_at_limit: bool = False  # the cgroup sat at its limit when the process stopped progressing
+
+    @property
+    def hang_kind(self) -> str | None:
+        """For a hang: `at-limit` (the kernel evicting and re-reading pages at the cgroup limit) or
+        `gc` (V8 collecting a heap it cannot grow, below the cgroup limit)."""
+        if not self.hung or self.oom_kills:
+            return None
+        return "at-limit" if self.stalled_at_limit else "gc"
 
     @property
     def outcome(self) -> str:
@@ -70,19 +94,25 @@ class RunResult:
 
 
 class MemoryCgroup:
-    """A child memory cgroup with a hard limit (None = unlimited); a context manager."""
+    """A memory cgroup with a hard limit and no swap (None = unlimited); a context manager."""
 
     def __init__(self, limit_bytes: int | None, *, parent: Path | None = None, name: str = "") -> None:
+        self.v2 = _v2()
         self.path = (parent or own_memcg_dir()) / (name or f"nhs-{uuid.uuid4().hex[:10]}")
         self.limit_bytes = limit_bytes
 
     def __enter__(self) -> MemoryCgroup:
         self.path.mkdir()
-        if self.limit_bytes is not None:
-            (self.path / "memory.limit_in_bytes").write_text(str(self.limit_bytes))
-            swap = self.path / "memory.memsw.limit_in_bytes"
-            if swap.exists():  # no swap either, as in a container with --memory-swap = --memory
-                swap.write_text(str(self.limit_bytes))
+        if self.v2:
+            # Children need the memory controller enabled here to get memory.* files of their own.
+            self._write("cgroup.subtree_control", "+memory")
+            if self.limit_bytes is not None:
+                self._write("memory.max", str(self.limit_bytes))
+                self._write("memory.swap.max", "0")
+        elif self.limit_bytes is not None:
+            self._write("memory.limit_in_bytes", str(self.limit_bytes))
+            if (self.path / "memory.memsw.limit_in_bytes").exists():  # no swap: as --memory-swap = --memory
+                self._write("memory.memsw.limit_in_bytes", str(self.limit_bytes))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -91,19 +121,46 @@ class MemoryCgroup:
     def child(self, limit_bytes: int | None = None, name: str = "") -> MemoryCgroup:
         return MemoryCgroup(limit_bytes, parent=self.path, name=name)
 
+    def _write(self, name: str, value: str) -> None:
+        (self.path / name).write_text(value)
+
+    def _stat(self, key: str) -> int:
+        for line in (self.path / "memory.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+        return 0
+
     def oom_kills(self) -> int:
-        for line in (self.path / "memory.oom_control").read_text().splitlines():
+        events = self.path / ("memory.events" if self.v2 else "memory.oom_control")
+        for line in events.read_text().splitlines():
             key, _, value = line.partition(" ")
             if key == "oom_kill":
                 return int(value)
         return 0
 
+    def _near_limit(self, usage: int) -> bool:
+        """Usage within 2 % (at least 2 MiB) of this cgroup's own limit."""
+        if self.limit_bytes is None:
+            return False
+        return usage >= self.limit_bytes - max(2 * MIB, self.limit_bytes // 50)
+
     def rss_bytes(self) -> int:
-        for line in (self.path / "memory.stat").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "total_rss":
-                return int(value)
-        return 0
+        return self._stat("anon" if self.v2 else "total_rss")
+
+    def _usage(self) -> int:
+        return int((self.path / ("memory.current" if self.v2 else "memory.usage_in_bytes")).read_text())
+
+    def _reset_peak(self) -> bool:
+        """Start a fresh peak; False when the kernel keeps none (v2 before 5.19: sampled instead)."""
+        if self.v2:
+            return (self.path / "memory.peak").exists()
+        self._write("memory.max_usage_in_bytes", "0")
+        return True
+
+    def _kernel_peak(self) -> int:
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        return int((self.path / name).read_text())
 
     def run(
         self,
@@ -112,17 +169,20 @@ class MemoryCgroup:
         env: Mapping[str, str] | None = None,
         timeout_s: float = 120.0,
         stall_s: float | None = None,
+        gc_stall_s: float | None = None,
         cwd: str | None = None,
     ) -> RunResult:
         """Run `argv` inside this cgroup until it exits or `timeout_s` passes (then SIGKILL it).
 
-        With `stall_s`, a process that prints nothing new on stdout for that long is also stopped
-        and counted as hung: a heap thrashing at the limit makes no progress but never exits.
+        A process that prints nothing new on stdout is stopped and counted as hung after `stall_s`
+        while the cgroup sits at its limit (the kernel evicting and re-reading the process's own
+        pages: it does not recover), or after `gc_stall_s` (default 6 x `stall_s`) below the limit
+        (V8 collecting a full heap, which takes tens of seconds on a large heap before it aborts).
         """
         # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
         enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
         oom_before = self.oom_kills()
-        (self.path / "memory.max_usage_in_bytes").write_text("0")
+        kernel_peak = self._reset_peak()
         started = time.monotonic()
         proc = subprocess.Popen(
             [*enter, *argv],
@@ -149,31 +209,45 @@ class MemoryCgroup:
         pumps = [threading.Thread(target=pump_stdout), threading.Thread(target=pump_stderr)]
         for pump in pumps:
             pump.start()
-        peak_rss = 0
+        peak_rss = sampled_peak = 0
         hung = False
         deadline = started + timeout_s
+        gc_stall = gc_stall_s if gc_stall_s is not None else (6 * stall_s if stall_s is not None else None)
+        at_limit = False
         while proc.poll() is None:
+            usage = self._usage()
             peak_rss = max(peak_rss, self.rss_bytes())
+            sampled_peak = max(sampled_peak, usage)
             now = time.monotonic()
-            if now > deadline or (stall_s is not None and now - last_output[0] > stall_s):
+            quiet = now - last_output[0]
+            at_limit = self._near_limit(usage)
+            stalled = (stall_s is not None and at_limit and quiet > stall_s) or (
+                gc_stall is not None and quiet > gc_stall
+            )
+            if now > deadline or stalled:
                 hung = True
-                proc.kill()
+                self._kill_all()  # the whole cgroup: cluster workers too
                 break
             time.sleep(0.05)
         proc.wait()
         for pump in pumps:
             pump.join()
-        stdout, stderr = "".join(out_lines), "".join(err_chunks)
         return RunResult(
             returncode=None if hung else proc.returncode,
-            stdout=stdout,
-            stderr=stderr,
+            stdout="".join(out_lines),
+            stderr="".join(err_chunks),
             hung=hung,
             oom_kills=self.oom_kills() - oom_before,
-            peak_bytes=int((self.path / "memory.max_usage_in_bytes").read_text()),
+            peak_bytes=self._kernel_peak() if kernel_peak else sampled_peak,
             peak_rss_bytes=peak_rss,
             elapsed_s=time.monotonic() - started,
+            stalled_at_limit=hung and at_limit,
         )
+
+    def _kill_all(self) -> None:
+        for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def destroy(self) -> None:
         """Kill what is left inside (children first) and remove the directories."""
@@ -182,10 +256,7 @@ class MemoryCgroup:
         for sub in sorted((p for p in self.path.iterdir() if p.is_dir()), reverse=True):
             MemoryCgroup(None, parent=self.path, name=sub.name).destroy()
         for _ in range(50):
-            pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            self._kill_all()
             try:
                 self.path.rmdir()
                 return

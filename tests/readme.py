@@ -1,6 +1,6 @@
-"""The README's generated blocks: the configuration table (from settings.py) and the measured
-results (from bench/results/leak.json). `python -m tests.readme` rewrites them; tests/test_readme.py
-fails when they are stale."""
+"""The README's generated blocks: the configuration table (from settings.py) and the benchmark's
+tables (from bench/results/full.json). `python -m tests.readme` rewrites them;
+tests/test_readme.py fails when they are stale."""
 
 from __future__ import annotations
 
@@ -9,26 +9,28 @@ import re
 import sys
 from pathlib import Path
 
-from bench.leak import markdown
+from bench.report import render_tables
 from sidecar.settings import render_settings_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
-LEAK_RESULTS = REPO / "bench" / "results" / "leak.json"
+BENCH_RESULTS = REPO / "bench" / "results" / "full.json"
 
 
 def results_block() -> str:
-    results = json.loads(LEAK_RESULTS.read_text())
-    versions = ", ".join(sorted({r["node"] for r in results}, key=lambda v: int(v.lstrip("v").split(".")[0])))
+    data = json.loads(BENCH_RESULTS.read_text())
+    runs = data["runs"] + [run for search in data["steady"] for run in search["runs"]]
+    versions = ", ".join(sorted({r["node"] for r in runs}, key=lambda v: int(v.lstrip("v").split(".")[0])))
+    minutes = (data["elapsed_s"] + data.get("reused_elapsed_s", 0)) // 60
+    resumed = f", {data['reused_runs']} runs of them before a restart and reused" if data.get("reused_runs") else ""
     return (
-        "A pure heap leak (`tests/js/leak.js`) in a fresh cgroup v1 memory cgroup of each size, no swap,\n"
-        "page cache dropped first (so the Node binary is charged to the container, as in a new task).\n"
-        f"Machine: 2 vCPU, 24 GiB, Linux 6.18 x86_64. Node {versions}. `.venv/bin/python -m bench.leak`;\n"
-        "raw figures in `bench/results/leak.json`. Each cell: how the run ended (`abort` = V8's clean\n"
-        "heap-limit abort; **HANG** = no progress for 15 s, thrashing at the limit; **KILLED** = the\n"
-        "kernel's OOM kill) and the peak anonymous memory (memcg `total_rss`) as a share of the\n"
-        "container. `recipe-75` is `--max-old-space-size` = 75 % of the container, clamped to\n"
-        "512..8192 MiB; `sidecar` is this project with its defaults (no hints).\n\n" + markdown(results)
+        f"Node {versions} on 2 vCPU, 24 GiB, Linux 6.18 x86_64, cgroup v1; `make bench-full`\n"
+        f"({minutes} minutes{resumed}; raw figures in `bench/results/full.json`). Each cell: how the run\n"
+        "ended (`abort` = V8's clean heap-limit abort; `ok` = survived; **HANG** = no progress, at the\n"
+        "cgroup limit (`at-limit`, the kernel re-reading evicted pages) or below it (`gc`, V8 stuck\n"
+        "collecting); **KILLED** = the kernel's OOM killer) and the peak memory without page cache\n"
+        "(memcg `total_rss`, what ECS reports as MemoryUtilized) as a share of the container.\n\n"
+        "![Heap leak and steady service](bench/results/full.png)\n\n" + render_tables(data)
     )
 
 
