@@ -142,11 +142,12 @@ SIDECAR_SETTINGS: dict[str, str] = {}  # extra NODE_HEAP_* settings for every si
 
 
 def hints_for(workload: str, param: int | None) -> dict[str, str]:
-    if workload == "cluster":
-        return {"NODE_HEAP_PROCESSES": str((param or 1) + 1), **SIDECAR_SETTINGS}  # the workers and the primary
-    if workload == "buffers":
-        return {"NODE_HEAP_RESERVE_MIB": str(param), **SIDECAR_SETTINGS}
-    return dict(SIDECAR_SETTINGS)
+    """What a user would tell the sidecar about this workload, then the benchmark's own settings."""
+    hints = {
+        "cluster": {"NODE_HEAP_PROCESSES": str((param or 1) + 1)},  # the workers and the primary
+        "buffers": {"NODE_HEAP_RESERVE_MIB": str(param)},
+    }.get(workload, {})
+    return {**hints, **SIDECAR_SETTINGS}
 
 
 CaseKey = tuple[str, str, int, int, int | None]

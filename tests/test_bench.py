@@ -129,3 +129,12 @@ def test_resume_reuses_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert reused == [finished]
     with pytest.raises(pytest.fail.Exception):
         bench_run.run_case("leak", "sidecar", major=22, memory_mib=256, param=None, profile=profile)
+
+
+def test_sidecar_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar is told what a user would tell it: 4 workers + the primary, the Buffers held."""
+    assert bench_run.hints_for("cluster", 4) == {"NODE_HEAP_PROCESSES": "5"}
+    assert bench_run.hints_for("buffers", 256) == {"NODE_HEAP_RESERVE_MIB": "256"}
+    assert bench_run.hints_for("leak", None) == {}
+    monkeypatch.setattr(bench_run, "SIDECAR_SETTINGS", {"NODE_HEAP_HEADROOM_RATIO": "0"})
+    assert bench_run.hints_for("cluster", 2) == {"NODE_HEAP_PROCESSES": "3", "NODE_HEAP_HEADROOM_RATIO": "0"}
