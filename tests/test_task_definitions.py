@@ -13,6 +13,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sidecar.emulate import container_environment
 from tests.servers import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,10 +34,6 @@ def init_and_node(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             if dep["condition"] == "SUCCESS":
                 return containers[dep["containerName"]], container
     raise AssertionError("no container waits on another with SUCCESS")
-
-
-def environment(container: dict[str, Any]) -> dict[str, str]:
-    return {pair["name"]: pair["value"] for pair in container.get("environment", [])}
 
 
 @pytest.fixture(params=TASK_DEFINITIONS, ids=lambda p: p.name)
@@ -82,16 +79,18 @@ class TestCrossReferences:
 
     def test_node_reads_the_file_the_init_container_writes(self, task_definition: Path) -> None:
         """The env-file path in the init settings is the one the Node command sources or passes to --env-file."""
-        init, node = init_and_node(load(task_definition))
-        env_file = environment(init).get("NODE_HEAP_ENV_FILE", "/shared/node-heap.env")
+        doc = load(task_definition)
+        init, node = init_and_node(doc)
+        env_file = container_environment(doc, init["name"]).get("NODE_HEAP_ENV_FILE", "/shared/node-heap.env")
         command = " ".join(node.get("entryPoint", []) + node.get("command", []))
         assert f". {env_file} && exec node " in command or f"--env-file={env_file}" in command
         assert Path(env_file).parent == Path(init["mountPoints"][0]["containerPath"])
 
     def test_target_names_the_node_container(self, task_definition: Path) -> None:
         """NODE_HEAP_TARGET, when set, is the Node container's name."""
-        init, node = init_and_node(load(task_definition))
-        assert environment(init).get("NODE_HEAP_TARGET", node["name"]) == node["name"]
+        doc = load(task_definition)
+        init, node = init_and_node(doc)
+        assert container_environment(doc, init["name"]).get("NODE_HEAP_TARGET", node["name"]) == node["name"]
 
     def test_shell_command_execs_node(self, task_definition: Path) -> None:
         """Through sh, Node is exec'd, so it is PID 1 and gets ECS's SIGTERM."""
