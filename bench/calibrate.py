@@ -1,4 +1,4 @@
-"""Measure the per-version constants of the heap model (sidecar/node_profile.py) on real Node.
+"""Measure the per-version constants of the heap model (sidecar/sizing/node_profile.py) on real Node.
 
 For each Node major:
 - idle footprint: RssFile (the binary's resident pages, shared by all Node processes of a

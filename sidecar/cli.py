@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sidecar import __version__, emulate, log
-from sidecar.envfile import write_env_file
+from sidecar import __version__
 from sidecar.errors import SettingsError, SidecarError
-from sidecar.job import check_policy, decide, gather
-from sidecar.report import decision_record, emf_members, render_explain
-from sidecar.settings import VARS, LogFormat, Settings, load_settings
+from sidecar.job.run import explain, run
+from sidecar.job.settings import VARS, load_settings
+from sidecar.outputs import log
+from sidecar.outputs.log import LogFormat
 
 COMMANDS = ("run", "explain", "emulate")
 
@@ -72,65 +71,13 @@ def main(
     except SettingsError as exc:
         return _fail(exc, _log_format(environ, flags), stdout)
     if args.command == "explain":
-        return _explain(settings, stdout, as_json=args.json)
+        return explain(settings, stdout, as_json=args.json)
     return run(settings, stdout)
 
 
-def run(settings: Settings, stdout: TextIO) -> int:
-    """The init job: detect, decide, write atomically, log. Returns the exit code."""
-    log.configure(stdout, settings.log_format)
-    logger = log.get_logger()
-    try:
-        logger.info("settings_loaded", version=__version__, **_settings_fields(settings))
-        gathered = gather(settings)
-        for report in gathered.reports:
-            logger.info(
-                "source_read",
-                source=report.source,
-                status=report.status,
-                detail=report.detail,
-                elapsed_ms=report.elapsed_ms,
-            )
-        decision = decide(gathered, settings)
-        logger = logger.bind(task_arn=decision.identity.get("task_arn"), container=decision.target)
-        for notice in decision.notices:
-            logger.warning(notice.code, text=notice.text)
-        record = decision_record(decision)
-        try:
-            check_policy(decision)
-        except SidecarError:
-            logger.info("decision", **record)
-            raise
-        write_env_file(settings.env_file, decision.env_text)
-        logger.info("env_file_written", path=str(settings.env_file), size_bytes=len(decision.env_text))
-        emf = emf_members(decision, settings.metrics_namespace, int(time.time() * 1000))
-        logger.info("decision", **record, **emf)
-        return 0
-    except SidecarError as exc:
-        logger.error("run_failed", error=str(exc), exit_code=exc.exit_code)
-        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so in CloudWatch, with the traceback, and fail
-        logger.exception("run_failed", error=f"{type(exc).__name__}: {exc}", exit_code=1)
-        return 1
-
-
-def _explain(settings: Settings, stdout: TextIO, *, as_json: bool) -> int:
-    try:
-        decision = decide(gather(settings), settings)
-    except SidecarError as exc:
-        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if as_json:
-        record = decision_record(decision)
-        record["env_text"] = decision.env_text
-        stdout.write(json.dumps(record, indent=2) + "\n")
-    else:
-        stdout.write(render_explain(decision))
-    return 0
-
-
 def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextIO) -> int:
+    from sidecar import emulate  # noqa: PLC0415 (a development tool: its HTTP server is not the job's to import)
+
     try:
         definition = emulate.load_task_definition(args.task_definition)
         emulated = emulate.build_task(
@@ -169,13 +116,3 @@ def _log_format(environ: Mapping[str, str], flags: Mapping[str, Any]) -> LogForm
         return LogFormat(str(raw).strip().lower())
     except ValueError:
         return LogFormat.JSON
-
-
-def _settings_fields(settings: Settings) -> dict[str, Any]:
-    fields = {}
-    for var in VARS:
-        value = getattr(settings, var.field)
-        fields[var.field] = (
-            value.value if hasattr(value, "value") else (str(value) if isinstance(value, Path) else value)
-        )
-    return fields

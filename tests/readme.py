@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bench.report import render_tables
-from sidecar.settings import render_settings_table
+from sidecar.job.settings import render_settings_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -287,7 +287,7 @@ class MotoServer:
 
     def client(self, service: str = "ecs", region: str = "us-east-1") -> Any:
         """A boto3 client for this server with explicit fake credentials, made once per service and region."""
-        import boto3  # noqa: PLC0415 (lazy, like sidecar.ecs_api)
+        import boto3  # noqa: PLC0415 (lazy, like sidecar.sources.ecs_api)
 
         if (service, region) not in self._clients:
             session = boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sidecar.budget import choose_budget, collect_candidates, explicit_budget
-from sidecar.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
-from sidecar.cgroup import CgroupMemory
-from sidecar.ecs_api import ApiResult, ContainerSpec, TaskDefinition
-from sidecar.metadata import ContainerMetadata, TaskMetadata
-from sidecar.task import ContainerFacts
+from sidecar.sizing.budget import choose_budget, collect_candidates, explicit_budget
+from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.sizing.task import ContainerFacts
+from sidecar.sources.cgroup import CgroupMemory
+from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition
+from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
 MIB = 1 << 20
 TASK_URL = "http://127.0.0.1/v4/x/task"

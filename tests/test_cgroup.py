@@ -1,4 +1,4 @@
-"""Tests for sidecar.cgroup: the own memory cgroup and the ceiling above it, from fixture trees and for real.
+"""Tests for sidecar.sources.cgroup: the own memory cgroup and the ceiling above it, from fixture trees and for real.
 
 Each tree in tests/fixtures/cgroup/<scenario>/ holds proc/self/{mountinfo,cgroup}, proc/meminfo and
 sys/fs/cgroup/...; the expected values below were read off those files by hand. `{root}` in an expected
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.cgroup import (
+from sidecar.errors import SourceError
+from sidecar.sources.cgroup import (
     CgroupMemory,
     parse_memory_stat,
     parse_v1_limit,
     parse_v2_limit,
     read_cgroup_memory,
 )
-from sidecar.errors import SourceError
-from sidecar.meminfo import read_mem_total
+from sidecar.sources.meminfo import read_mem_total
 from tests.memcg import MemoryCgroup, memcg_unavailable_reason
 from tests.strict import unavailable
 
@@ -496,8 +496,8 @@ LIMIT_BYTES = 268435456  # 256 MiB on the parent cgroup the test creates
 CHILD_SCRIPT = """
 import dataclasses, json
 from pathlib import Path
-from sidecar.cgroup import read_cgroup_memory
-from sidecar.meminfo import read_mem_total
+from sidecar.sources.cgroup import read_cgroup_memory
+from sidecar.sources.meminfo import read_mem_total
 found = read_cgroup_memory(
     proc_root=Path("/proc"), cgroup_root=Path("/sys/fs/cgroup"), mem_total_bytes=read_mem_total(Path("/proc"))
 )

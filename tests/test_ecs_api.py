@@ -1,4 +1,4 @@
-"""Tests for sidecar.ecs_api: DescribeTasks/DescribeTaskDefinition answers parsed, and fetched through boto3
+"""Tests for sidecar.sources.ecs_api: DescribeTasks/DescribeTaskDefinition answers parsed, and fetched through boto3
 from a moto server or an awsJson1_1 stub on 127.0.0.1.
 
 Payloads are the botocore examples in tests/fixtures/ecs/ (provenance in SOURCES.md); expected values were
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from sidecar import ecs_api
-from sidecar.ecs_api import ApiResult, ContainerSpec, TaskDefinition, TaskDescription
 from sidecar.errors import SourceError
+from sidecar.sources import ecs_api
+from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition, TaskDescription
 from tests.servers import EcsJsonStub, MotoServer, Reply, ecs_payload
 
 EXAMPLE_TASK_ARN = "arn:aws:ecs:<region>:<aws_account_id>:task/c5cba4eb-5dad-405e-96db-71ef8eefe6a8"

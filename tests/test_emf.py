@@ -1,4 +1,4 @@
-"""Tests for sidecar.emf: CloudWatch Embedded Metric Format members for the decision event.
+"""Tests for sidecar.outputs.emf: CloudWatch Embedded Metric Format members for the decision event.
 
 Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 The spec's own example is tests/fixtures/ecs/emf-spec-example.json (provenance in SOURCES.md). The
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sidecar.emf import render_emf
+from sidecar.outputs.emf import render_emf
 
 SPEC_EXAMPLE = Path(__file__).parent / "fixtures" / "ecs" / "emf-spec-example.json"
 

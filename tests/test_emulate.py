@@ -17,7 +17,7 @@ from sidecar.emulate import (
     load_task_definition,
 )
 from sidecar.errors import SettingsError
-from sidecar.metadata import fetch_task_metadata
+from sidecar.sources.metadata import fetch_task_metadata
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "task-definition.json"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.envfile import render_env_file, write_env_file
 from sidecar.errors import OutputError
+from sidecar.outputs.envfile import render_env_file, write_env_file
 from tests.nodes import MAJORS, cached_node
 from tests.strict import unavailable
 

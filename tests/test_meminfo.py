@@ -1,4 +1,4 @@
-"""Tests for sidecar.meminfo: MemTotal from /proc/meminfo (proc(5); "kB" means KiB).
+"""Tests for sidecar.sources.meminfo: MemTotal from /proc/meminfo (proc(5); "kB" means KiB).
 
 Expected byte counts are the kB figure times 1024, worked out by hand.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.errors import SourceError
-from sidecar.meminfo import parse_meminfo, read_mem_total
+from sidecar.sources.meminfo import parse_meminfo, read_mem_total
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cgroup"
 

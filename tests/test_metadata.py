@@ -1,4 +1,4 @@
-"""Tests for sidecar.metadata: TMDS v4 payloads parsed, and fetched over HTTP from a stub on 127.0.0.1.
+"""Tests for sidecar.sources.metadata: TMDS v4 payloads parsed, and fetched over HTTP from a stub on 127.0.0.1.
 
 Payloads are the AWS examples in tests/fixtures/ecs/ (provenance in SOURCES.md); expected values were
 read from those files by hand.
@@ -14,9 +14,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from sidecar import metadata
 from sidecar.errors import SourceError
-from sidecar.metadata import ContainerMetadata, TaskMetadata
+from sidecar.sources import metadata
+from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 from tests.servers import CONTAINER_ID, Reply, TmdsStub, ecs_payload
 
 FARGATE_TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa2636268144d039771334145e490c5"

@@ -1,4 +1,4 @@
-"""Tests for sidecar.mountinfo: proc(5) mountinfo lines and cgroups(7) /proc/self/cgroup lines.
+"""Tests for sidecar.sources.mountinfo: proc(5) mountinfo lines and cgroups(7) /proc/self/cgroup lines.
 
 Lines are copied from this development machine, from upstream issues (named per test) and from the
 fixture trees in tests/fixtures/cgroup/; expected values were read off the lines by hand.
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.errors import SourceError
-from sidecar.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
+from sidecar.sources.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cgroup"
 

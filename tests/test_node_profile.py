@@ -1,4 +1,4 @@
-"""Tests for sidecar.node_profile: Node versions from settings and image references, and their profiles.
+"""Tests for sidecar.sizing.node_profile: Node versions from settings and image references, and their profiles.
 
 Image references are real forms (Docker Hub official image tags, ECR Public's mirror, CircleCI's
 cimg, distroless, a private ECR app image, a registry with a port). Profile figures are the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.node_profile import CONSERVATIVE, NodeProfile, parse_version, profile_for, version_from_image
+from sidecar.sizing.node_profile import CONSERVATIVE, NodeProfile, parse_version, profile_for, version_from_image
 
 NOT_MEASURED = "not measured: largest measured figures"
 NO_SEMI_FLAG = "not measured: largest measured figures; --max-semi-space-size not allowed in NODE_OPTIONS before 19.2"

@@ -1,4 +1,4 @@
-"""Tests for sidecar.nodeopts: NODE_OPTIONS split as Node splits it, and the heap flags pinned in it.
+"""Tests for sidecar.sizing.nodeopts: NODE_OPTIONS split as Node splits it, and the heap flags pinned in it.
 
 Splitting cases follow nodejs/node `src/node_options.cc` `ParseNodeOptionsEnvVar`: spaces (only
 spaces) separate arguments, a double quote toggles quoting and starts no argument by itself, and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.nodeopts import HeapPins, find_heap_pins, split_node_options
+from sidecar.sizing.nodeopts import HeapPins, find_heap_pins, split_node_options
 
 
 class TestSplitNodeOptions:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.candidates import Notice
-from sidecar.node_profile import CONSERVATIVE, NodeProfile, profile_for
-from sidecar.nodeopts import HeapPins
-from sidecar.plan import Component, Knobs, plan_heap, young_allowance
+from sidecar.sizing.candidates import Notice
+from sidecar.sizing.node_profile import CONSERVATIVE, NodeProfile, profile_for
+from sidecar.sizing.nodeopts import HeapPins
+from sidecar.sizing.plan import Component, Knobs, plan_heap, young_allowance
 
 NODE22 = profile_for((22, None))  # binary 40 MiB, isolate base 12 MiB, overhead 5 %
 NODE18 = profile_for((18, None))  # cannot take --max-semi-space-size; V8's own cap 16 MiB

@@ -1,4 +1,4 @@
-"""Tests for sidecar.settings: the environment (and CLI flags) read into one validated Settings value.
+"""Tests for sidecar.job.settings: the environment (and CLI flags) read into one validated Settings value.
 
 Every test passes the environment as a dict (no test touches os.environ). Expected values and
 messages are written out by hand from the declaration in `VARS` and the message format in STYLE.md
@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from sidecar.errors import SettingsError
-from sidecar.settings import (
+from sidecar.job.settings import (
     VARS,
     EcsApi,
-    LogFormat,
     OnError,
     Settings,
     load_settings,
     render_settings_table,
 )
+from sidecar.outputs.log import LogFormat
 
 DEFAULTS = Settings(
     metadata_uri=None,

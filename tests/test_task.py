@@ -1,6 +1,6 @@
-"""Tests for sidecar.task: the task's containers merged from TMDS and the ECS API, and the Node target.
+"""Tests for sidecar.sizing.task: the task's containers merged from TMDS and the ECS API, and the Node target.
 
-Inputs are built from the dataclasses of sidecar.metadata and sidecar.ecs_api. The scenario is an
+Inputs are built from the dataclasses of sidecar.sources.metadata and sidecar.sources.ecs_api. The scenario is an
 EC2 task seen by its init container `heap-init`: TMDS lists the pause container (`CNI_PAUSE`, as in
 tests/fixtures/ecs/ec2-task-metadata.json), the init container and a log router, but not `web`
 (not created yet); DescribeTasks and DescribeTaskDefinition list every container of the definition.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.ecs_api import ApiResult, ContainerSpec, TaskDefinition, TaskDescription
 from sidecar.errors import TargetError
-from sidecar.metadata import ContainerMetadata, TaskMetadata
-from sidecar.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.sizing.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition, TaskDescription
+from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
 TASK_ARN = "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c"
 APP_IMAGE = "111122223333.dkr.ecr.us-west-2.amazonaws.com/web:1.4.2"

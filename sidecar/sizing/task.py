@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sidecar.ecs_api import ApiResult, ContainerSpec
 from sidecar.errors import TargetError
-from sidecar.metadata import ContainerMetadata, TaskMetadata
+from sidecar.sources.ecs_api import ApiResult, ContainerSpec
+from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
 NORMAL = "NORMAL"
 EXITS_BEFORE = frozenset({"SUCCESS", "COMPLETE"})  # dependsOn conditions met only by exiting

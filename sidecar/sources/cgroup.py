@@ -3,7 +3,7 @@
 Format references: kernel Documentation/admin-guide/cgroup-v1/memory.rst (`memory.limit_in_bytes`,
 `memory.stat` with `hierarchical_memory_limit`) and Documentation/admin-guide/cgroup-v2.rst
 (`cgroup.controllers`, `memory.max`, `memory.high`); proc(5) and cgroups(7) for the two /proc files
-(see `sidecar.mountinfo`).
+(see `sidecar.sources.mountinfo`).
 
 The init container's own limit is never the Node container's limit (it is another container), but a
 limit on a parent cgroup, such as the ECS task cgroup, bounds every container of the task. So this
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from sidecar.errors import SourceError
-from sidecar.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
+from sidecar.sources.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
 
 # v1 reads back "unlimited" as PAGE_COUNTER_MAX * PAGE_SIZE, i.e. LONG_MAX rounded down to the page
 # size: 9223372036854771712 on 4 KiB pages, ...759424 on 16 KiB, ...710272 on 64 KiB (arm64). The

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sidecar.errors import SettingsError
+from sidecar.outputs.log import LogFormat
 
 
 class OnError(enum.Enum):
@@ -26,11 +27,6 @@ class OnError(enum.Enum):
 class EcsApi(enum.Enum):
     AUTO = "auto"
     OFF = "off"
-
-
-class LogFormat(enum.Enum):
-    JSON = "json"
-    CONSOLE = "console"
 
 
 @dataclass(frozen=True, slots=True)

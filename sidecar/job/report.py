@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar import __version__
-from sidecar.emf import render_emf
-from sidecar.job import Decision
+from sidecar.job.decide import Decision
+from sidecar.outputs.emf import render_emf
 from sidecar.units import MIB, floor_mib
 
 

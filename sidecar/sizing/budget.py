@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sidecar.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
-from sidecar.cgroup import CgroupMemory
-from sidecar.ecs_api import ApiResult, ContainerSpec
-from sidecar.metadata import TaskMetadata
-from sidecar.task import ContainerFacts
+from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.sizing.task import ContainerFacts
+from sidecar.sources.cgroup import CgroupMemory
+from sidecar.sources.ecs_api import ApiResult, ContainerSpec
+from sidecar.sources.metadata import TaskMetadata
 from sidecar.units import MIB, mib
 
 PRECEDENCE = (Origin.TMDS, Origin.DESCRIBE_TASKS, Origin.DESCRIBE_TASK_DEFINITION)

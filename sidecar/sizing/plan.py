@@ -6,7 +6,7 @@ A Node-aware model, not a flat ratio. Per container, keep back what is not heap:
              + processes x (isolate base + young generation + heap x (1 + overhead ratio))
 
 and give each isolate the largest old space that satisfies it. Constants per Node line and their
-evidence are in sidecar/node_profile.py. The young generation is 3 x semi-space; the semi-space
+evidence are in sidecar/sizing/node_profile.py. The young generation is 3 x semi-space; the semi-space
 follows Node 20's own rule (old/128 clamped to 1..16 MiB, measured) but is set explicitly so it
 cannot grow with the Node version (Node 24 lets it reach 64 MiB, i.e. 192 MiB of young generation).
 Pure: no I/O, so it is tested exhaustively (tests/test_plan.py, with hypothesis).
@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sidecar.candidates import Notice
-from sidecar.node_profile import NodeProfile
-from sidecar.nodeopts import HeapPins
+from sidecar.sizing.candidates import Notice
+from sidecar.sizing.node_profile import NodeProfile
+from sidecar.sizing.nodeopts import HeapPins
 
 MAX_PLANNED_MEMORY_MIB = 1 << 24  # 16 TiB: where the search for a big-enough container stops
 YOUNG_PER_OLD = 3 / 128  # young allowance = 3 x (budget / 128): Node 20's semi-space rule

@@ -1,35 +1,29 @@
-"""The init job, top to bottom: settings -> memory sources -> budget -> heap plan -> env file + log.
+"""The init job's decision, pure: what was read -> target, budget, heap plan, env-file text.
 
-`gather` does all the reading (network and files, at injected locations); `decide` is pure and
-turns what was read into a Decision; `run` writes the env file and logs. `explain` shares
-`gather` and `decide` and writes nothing.
+The data path, top to bottom: settings -> memory sources (`sidecar.job.gather`) -> budget ->
+heap plan -> env file + log (`sidecar.job.run`). `explain` shares `gather` and `decide` and
+writes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import requests
 
 from sidecar import __version__
-from sidecar.budget import Budget, choose_budget, collect_candidates, explicit_budget
-from sidecar.candidates import Notice
-from sidecar.cgroup import CgroupMemory, read_cgroup_memory
-from sidecar.ecs_api import ApiResult, fetch_task_from_api
-from sidecar.envfile import render_env_file
-from sidecar.errors import NoLimitError, SourceError, TooSmallError
-from sidecar.meminfo import read_mem_total
-from sidecar.metadata import TaskMetadata, fetch_task_metadata
-from sidecar.node_profile import parse_version, profile_for, version_from_image
-from sidecar.nodeopts import HeapPins, find_heap_pins
-from sidecar.plan import HeapPlan, Knobs, plan_heap
-from sidecar.settings import EcsApi, OnError, Settings
-from sidecar.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.errors import NoLimitError, TooSmallError
+from sidecar.job.gather import Gathered, SourceReport
+from sidecar.job.settings import OnError, Settings
+from sidecar.outputs.envfile import render_env_file
+from sidecar.sizing.budget import Budget, choose_budget, collect_candidates, explicit_budget
+from sidecar.sizing.candidates import Notice
+from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image
+from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
+from sidecar.sizing.plan import HeapPlan, Knobs, plan_heap
+from sidecar.sizing.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.sources.ecs_api import ApiResult
+from sidecar.sources.metadata import TaskMetadata
 from sidecar.units import floor_mib
 
 
@@ -38,26 +32,6 @@ class Status(enum.Enum):
     NO_LIMIT = "no_limit"  # nothing limits the container: no heap flag
     TOO_SMALL = "too_small"  # the container cannot hold NODE_HEAP_MIN_MIB of heap
     PINNED = "pinned"  # the app sets its own heap size: respected
-
-
-@dataclass(frozen=True, slots=True)
-class SourceReport:
-    """How one source went, for the `source_read` event and `explain`."""
-
-    source: str
-    status: str  # ok | failed | skipped | none
-    detail: str
-    elapsed_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Gathered:
-    reports: tuple[SourceReport, ...]
-    metadata: TaskMetadata | None = None
-    api: ApiResult | None = None
-    cgroup: CgroupMemory | None = None
-    mem_total_bytes: int | None = None
-    mem_total_where: str = "/proc/meminfo MemTotal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,83 +55,6 @@ class Decision:
     @property
     def memory_mib(self) -> int | None:
         return None if self.budget.memory_bytes is None else floor_mib(self.budget.memory_bytes)
-
-
-ApiFetcher = Callable[..., ApiResult]
-
-
-def gather(
-    settings: Settings,
-    *,
-    session: requests.Session | None = None,
-    fetch_api: ApiFetcher = fetch_task_from_api,
-) -> Gathered:
-    """Read every memory source; each one's failure is recorded, never raised."""
-    if settings.memory_mib is not None:
-        return Gathered(
-            (SourceReport("setting", "ok", f"NODE_HEAP_MEMORY_MIB={settings.memory_mib}: detection skipped", 0),)
-        )
-    reports: list[SourceReport] = []
-
-    def timed(source: str, read: Callable[[], Any], describe: Callable[[Any], str]) -> Any:
-        started = time.monotonic()
-        try:
-            value = read()
-        except SourceError as exc:
-            reports.append(SourceReport(source, "failed", str(exc), _ms(started)))
-            return None
-        status = "ok" if value is not None else "none"
-        reports.append(SourceReport(source, status, describe(value), _ms(started)))
-        return value
-
-    metadata: TaskMetadata | None = None
-    if settings.metadata_uri is None:
-        reports.append(SourceReport("task_metadata_v4", "skipped", "ECS_CONTAINER_METADATA_URI_V4 is not set", 0))
-    else:
-        uri = settings.metadata_uri
-        metadata = timed(
-            "task_metadata_v4",
-            lambda: fetch_task_metadata(uri, session),
-            lambda m: f"{m.url}: {len(m.containers)} containers, task Limits.Memory={m.memory_mib}",
-        )
-
-    api: ApiResult | None = None
-    if settings.ecs_api is EcsApi.OFF:
-        reports.append(SourceReport("ecs_api", "skipped", "NODE_HEAP_ECS_API=off", 0))
-    elif metadata is None:
-        reports.append(SourceReport("ecs_api", "skipped", "no task ARN (task metadata unavailable)", 0))
-    else:
-        task = metadata
-        started = time.monotonic()
-        definition = f"{task.family}:{task.revision}" if task.family and task.revision else None
-        api = fetch_api(task_arn=task.task_arn, cluster=task.cluster, task_definition=definition)
-        if api.skipped:
-            reports.append(SourceReport("ecs_api", "skipped", api.skipped, _ms(started)))
-        else:
-            answered = [
-                n for n, part in (("DescribeTasks", api.task), ("DescribeTaskDefinition", api.task_definition)) if part
-            ]
-            detail = "; ".join([f"answered: {', '.join(answered) or 'none'}", *api.errors])
-            reports.append(SourceReport("ecs_api", "ok" if answered else "failed", detail, _ms(started)))
-
-    mem_total = timed(
-        "proc_meminfo",
-        lambda: read_mem_total(settings.proc_root),
-        lambda value: f"{settings.proc_root / 'meminfo'}: MemTotal {value} bytes",
-    )
-    cgroup = timed(
-        "cgroup",
-        lambda: read_cgroup_memory(
-            proc_root=settings.proc_root, cgroup_root=settings.cgroup_root, mem_total_bytes=mem_total
-        ),
-        lambda c: (
-            "no memory controller mounted"
-            if c is None
-            else f"v{c.version} {c.directory}: own {c.own_limit_bytes} ({c.own_where}), "
-            f"ceiling {c.ceiling_bytes} ({c.ceiling_where})" + "".join(f"; {note}" for note in c.notes)
-        ),
-    )
-    return Gathered(tuple(reports), metadata, api, cgroup, mem_total, f"{settings.proc_root / 'meminfo'} MemTotal")
 
 
 def decide(gathered: Gathered, settings: Settings) -> Decision:
@@ -380,7 +277,3 @@ def _comments(decision: Decision) -> list[str]:
     lines.append("kept back " + ", ".join(f"{c.name} {c.mib} MiB" for c in plan.components if c.mib))
     lines.append(f"use  . {decision.env_file} && exec node app.js   or   node --env-file {decision.env_file} app.js")
     return lines
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

@@ -6,12 +6,16 @@ snake_case, noun then past tense. Configured once, by the CLI.
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Any, TextIO
 
 import structlog
 
-from sidecar.settings import LogFormat
+
+class LogFormat(enum.Enum):
+    JSON = "json"
+    CONSOLE = "console"
 
 
 def configure(stream: TextIO, fmt: LogFormat = LogFormat.JSON) -> None:

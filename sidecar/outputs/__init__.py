@@ -1,0 +1,1 @@
+"""Outputs: the env file (written atomically), the JSON log and CloudWatch Embedded Metric Format."""
