@@ -138,6 +138,27 @@ def workload_argv(workload: str, node: Path, memory_mib: int, param: int | None,
     return [str(node), "--expose-gc", str(STEADY), str(param), str(seconds)]
 
 
+def launch(
+    strategy: str, argv: list[str], *, memory_mib: int, major: int, directory: Path, hints: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that start `argv` under `strategy` (flags in NODE_OPTIONS).
+
+    `sidecar` runs the real CLI with `hints` (NODE_HEAP_* settings) into `directory`, then sources
+    its env file in front of `argv`, as the Node container of a task does.
+    """
+    env = {"PATH": "/usr/bin:/bin"}
+    if strategy == "recipe-75":
+        env["NODE_OPTIONS"] = f"--max-old-space-size={min(max(memory_mib * 3 // 4, 512), 8192)}"
+    elif strategy == "percentage-75":
+        env["NODE_OPTIONS"] = "--max-old-space-size-percentage=75"
+    elif strategy == "sidecar":
+        env_file = sidecar_env_file(directory, memory_mib, major, hints)
+        argv = ["sh", "-c", f'. "{env_file}" && exec "$@"', "sh", *argv]
+    elif strategy != "node-default":
+        raise ValueError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    return argv, env
+
+
 SIDECAR_SETTINGS: dict[str, str] = {}  # extra NODE_HEAP_* settings for every sidecar run (--sidecar-setting)
 
 
@@ -171,15 +192,14 @@ def run_case(
     if strategy == "percentage-75" and not supports_percentage(node):
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        argv = workload_argv(workload, node, memory_mib, param, profile.steady_seconds)
-        env = {"PATH": "/usr/bin:/bin"}
-        if strategy == "recipe-75":
-            env["NODE_OPTIONS"] = f"--max-old-space-size={min(max(memory_mib * 3 // 4, 512), 8192)}"
-        elif strategy == "percentage-75":
-            env["NODE_OPTIONS"] = "--max-old-space-size-percentage=75"
-        elif strategy == "sidecar":
-            env_file = sidecar_env_file(Path(tmp), memory_mib, major, hints_for(workload, param))
-            argv = ["sh", "-c", f'. "{env_file}" && exec "$@"', "sh", *argv]
+        argv, env = launch(
+            strategy,
+            workload_argv(workload, node, memory_mib, param, profile.steady_seconds),
+            memory_mib=memory_mib,
+            major=major,
+            directory=Path(tmp),
+            hints=hints_for(workload, param),
+        )
         drop_page_cache()
         timeout = profile.steady_seconds * 4 + 120 if workload == "steady" else 600
         with MemoryCgroup(memory_mib * MIB) as cgroup:

@@ -143,6 +143,7 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
                 ratio=settings.ratio,
                 min_mib=settings.min_mib,
                 max_mib=settings.max_mib,
+                semi_space=settings.semi_space,
             ),
             profile,
             pins,

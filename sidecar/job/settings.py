@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sidecar.errors import SettingsError
 from sidecar.outputs.log import LogFormat
+from sidecar.sizing.plan import YoungRule
 
 
 class OnError(enum.Enum):
@@ -41,6 +42,7 @@ class Settings:
     ratio: float | None
     min_mib: int
     max_mib: int | None
+    semi_space: YoungRule | int
     on_error: OnError
     ecs_api: EcsApi
     node_version: str | None
@@ -97,6 +99,20 @@ def _choice(enum_cls: type[enum.Enum]) -> Callable[[str], Any]:
             raise _Invalid("one of " + ", ".join(names)) from None
 
     return convert
+
+
+MAX_SEMI_SPACE_MIB = 1024
+
+
+def _semi_space(raw: str) -> YoungRule | int:
+    text = raw.strip().lower()
+    if re.fullmatch(r"[0-9]{1,4}", text) and 1 <= int(text) <= MAX_SEMI_SPACE_MIB:
+        return int(text)
+    try:
+        return YoungRule(text)
+    except ValueError:
+        names = ", ".join(rule.value for rule in YoungRule)
+        raise _Invalid(f"one of {names}, or a semi-space in MiB from 1 to {MAX_SEMI_SPACE_MIB}") from None
 
 
 def _metadata_uri(raw: str) -> str:
@@ -223,6 +239,17 @@ VARS: tuple[Var, ...] = (
         "Smallest useful heap in MiB; below it the container is reported too small.",
     ),
     Var("max_mib", "NODE_HEAP_MAX_MIB", None, _int(1), "Largest heap in MiB, whatever the container's size."),
+    Var(
+        "semi_space",
+        "NODE_HEAP_SEMI_SPACE",
+        "speed",
+        _semi_space,
+        "The young generation (`--max-semi-space-size`; it holds 3 x the semi-space). `speed`: the "
+        "larger of what this Node line picks by itself in a container of this size and 1/18 of the "
+        "heap budget, at most 64 MiB (fewer scavenges; the benchmark's choice). `node`: what Node picks "
+        "by itself. `memory`: 3/128 of the budget, at most 16 MiB (the most old space, more scavenges). "
+        "A number: that semi-space in MiB (V8 rounds it up to a power of two).",
+    ),
     Var(
         "on_error",
         "NODE_HEAP_ON_ERROR",

@@ -6,26 +6,51 @@ A Node-aware model, not a flat ratio. Per container, keep back what is not heap:
              + processes x (isolate base + young generation + heap x (1 + overhead ratio))
 
 and give each isolate the largest old space that satisfies it. Constants per Node line and their
-evidence are in sidecar/sizing/node_profile.py. The young generation is 3 x semi-space; the semi-space
-follows Node 20's own rule (old/128 clamped to 1..16 MiB, measured) but is set explicitly so it
-cannot grow with the Node version (Node 24 lets it reach 64 MiB, i.e. 192 MiB of young generation).
+evidence are in sidecar/sizing/node_profile.py. The young generation is 3 x semi-space (two
+semi-spaces and the new large-object space), and the semi-space is set explicitly, chosen by
+`YoungRule` (NODE_HEAP_SEMI_SPACE):
+- `node`: what this Node line picks by itself in a container of this memory (never fewer
+  scavenges than Node's default);
+- `speed`: the larger of that and 1/18 of the isolate's budget, at most 64 MiB: the
+  benchmark's choice (bench/service.py, README "Measured results");
+- `memory`: 3/128 of the budget, at most 16 MiB (Node 20's rule for its own old space): the
+  smallest young generation, the most old space;
+- a number of MiB: that semi-space (V8 rounds it up to a power of two).
+The young-generation allowance is a continuous function of the isolate's budget that grows by
+at most 1 MiB per MiB, so the old space never shrinks as memory grows; the semi-space is the
+largest power of two whose 3 x fits in it. Node's own choice doubles just above 512, 1024 and
+2048 MiB, so just above those sizes the allowance climbs to it over 1.5 x semi-space MiB of
+budget. The allowance never takes more than a quarter of the isolate's budget.
 Pure: no I/O, so it is tested exhaustively (tests/test_plan.py, with hypothesis).
 """
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from sidecar.sizing.candidates import Notice
-from sidecar.sizing.node_profile import NodeProfile
+from sidecar.sizing.node_profile import NodeProfile, node_own_semi_space_mib
 from sidecar.sizing.nodeopts import HeapPins
 
 MAX_PLANNED_MEMORY_MIB = 1 << 24  # 16 TiB: where the search for a big-enough container stops
-YOUNG_PER_OLD = 3 / 128  # young allowance = 3 x (budget / 128): Node 20's semi-space rule
+YOUNG_PER_OLD = 3 / 128  # `memory`: young allowance = 3 x (budget / 128), Node 20's semi-space rule
 MIN_SEMI_SPACE_MIB = 1
-MAX_SEMI_SPACE_MIB = 16  # Node <= 22's cap; larger trades memory for fewer scavenges
+MAX_SEMI_SPACE_MIB = 16  # `memory`: Node <= 22's cap
+SPEED_YOUNG_SHARE = Fraction(1, 18)  # `speed`: young allowance = budget / 18 (semi 16 MiB at 1 GiB)
+SPEED_MAX_SEMI_SPACE_MIB = 64  # `speed`: the benchmark's largest useful semi-space (and Node 24's cap)
+MAX_YOUNG_SHARE = 4  # the allowance never takes more than budget / 4
+
+
+class YoungRule(enum.Enum):
+    """How the semi-space is chosen when the app does not set it (NODE_HEAP_SEMI_SPACE)."""
+
+    SPEED = "speed"
+    NODE = "node"
+    MEMORY = "memory"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +63,7 @@ class Knobs:
     ratio: float | None = None
     min_mib: int = 32
     max_mib: int | None = None
+    semi_space: YoungRule | int = YoungRule.SPEED  # a rule, or a semi-space in MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +83,8 @@ class HeapPlan:
     fit_mib: int  # the largest old space per isolate that fits
     semi_space_mib: int | None  # semi-space Node will use; None: V8's own choice
     young_mib: int  # young-generation allowance per isolate
+    semi_space_rule: str  # how the semi-space was chosen, and what Node would pick by itself
+    node_semi_space_mib: int  # the semi-space this Node line picks by itself in this memory
     components: tuple[Component, ...]  # everything kept back from the heap
     binding: str  # the rule that set heap_mib
     flags: tuple[str, ...]  # what the sidecar adds to NODE_OPTIONS
@@ -76,6 +104,7 @@ class _Fit:
     semi_mib: int | None
     young_mib: int
     components: tuple[Component, ...]
+    semi_rule: str
 
 
 def _exact(ratio: float) -> Fraction:
@@ -88,7 +117,7 @@ def _ceil_share(mib: int, ratio: float) -> int:
 
 
 def young_allowance(per_isolate_mib: int) -> tuple[int, int]:
-    """(semi-space, young allowance) in MiB for one isolate's budget.
+    """`memory`: (semi-space, young allowance) in MiB for one isolate's budget.
 
     The allowance, 3/128 of the budget clamped to 3..48 MiB, grows by at most 1 MiB per MiB of
     budget, so the heap never shrinks as memory grows. The semi-space is the largest power of two
@@ -96,8 +125,49 @@ def young_allowance(per_isolate_mib: int) -> tuple[int, int]:
     so only those are exact.
     """
     allowance = min(max(math.ceil(per_isolate_mib * YOUNG_PER_OLD), 3 * MIN_SEMI_SPACE_MIB), 3 * MAX_SEMI_SPACE_MIB)
-    semi = 1 << int(math.log2(allowance // 3))
-    return semi, allowance
+    return _semi_in(allowance), allowance
+
+
+def _semi_in(allowance_mib: int) -> int:
+    """The largest power-of-two semi-space whose young generation (3 x) fits in the allowance (>= 1)."""
+    return 1 << int(math.log2(max(allowance_mib, 3) // 3))
+
+
+def node_allowance(per_isolate_mib: int, band_budgets: dict[int, int]) -> int:
+    """`node`: the young allowance that reaches 3 x Node's own semi-space s once the budget is past
+    the band where Node starts to pick s (`band_budgets`: s -> the isolate budget there).
+
+    Each band contributes a ramp of slope 1 from 1.5 x s (3 x the half-size semi-space) at the
+    band's start to 3 x s; the maximum of such ramps is continuous and grows by at most 1 MiB per
+    MiB of budget.
+    """
+    allowance = 3 * MIN_SEMI_SPACE_MIB
+    for semi, start in band_budgets.items():
+        ramp = math.floor(Fraction(3 * semi, 2)) + (per_isolate_mib - start)
+        allowance = max(allowance, min(3 * semi, ramp))
+    return allowance
+
+
+def speed_allowance(per_isolate_mib: int) -> int:
+    """`speed`'s own share: budget / 18, at most 3 x 64 MiB (continuous, slope < 1)."""
+    return min(math.ceil(per_isolate_mib * SPEED_YOUNG_SHARE), 3 * SPEED_MAX_SEMI_SPACE_MIB)
+
+
+def _band_budgets(budget_of: Callable[[int], int], profile: NodeProfile) -> dict[int, int]:
+    """For each semi-space s > 1 MiB Node picks by itself: the isolate budget where its band starts."""
+    bands: dict[int, int] = {}
+    semi = 2
+    while semi <= profile.default_max_semi_space_mib:
+        low, high = 0, MAX_PLANNED_MEMORY_MIB  # own(high) >= semi; find the smallest such memory
+        while high - low > 1:
+            middle = (low + high) // 2
+            if node_own_semi_space_mib(profile, middle) >= semi:
+                high = middle
+            else:
+                low = middle
+        bands[semi] = budget_of(high)
+        semi *= 2
+    return bands
 
 
 def _largest_old(room_mib: int, overhead_ratio: float) -> int:
@@ -110,24 +180,57 @@ def _largest_old(room_mib: int, overhead_ratio: float) -> int:
     return old
 
 
+def _rounded_semi(mib: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(mib)))  # V8 rounds a semi-space up to a power of two
+
+
+def _young(
+    memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: int | None, budget_of: Callable[[int], int]
+) -> tuple[int | None, int, str, str]:
+    """(semi-space or None for V8's own, young allowance, component origin, rule) for one isolate."""
+    per_isolate = budget_of(memory_mib)
+    own = node_own_semi_space_mib(profile, memory_mib)
+    node_says = f"{profile.label} picks {own} MiB by itself in {memory_mib} MiB"
+    if pinned_semi_mib is not None:
+        rounded = _rounded_semi(pinned_semi_mib)
+        origin = f"3 x the app's --max-semi-space-size={pinned_semi_mib} (V8 rounds it to {rounded})"
+        return rounded, 3 * rounded, origin, f"the app's own --max-semi-space-size={pinned_semi_mib}; {node_says}"
+    if not profile.semi_space_flag_ok:
+        cap = profile.default_max_semi_space_mib
+        return None, 3 * cap, f"3 x V8's default semi-space cap {cap} MiB ({profile.label})", "V8's own (no flag)"
+    rule = knobs.semi_space
+    if isinstance(rule, int):
+        rounded = _rounded_semi(rule)
+        origin = f"3 x NODE_HEAP_SEMI_SPACE={rule} (V8 rounds it to {rounded})"
+        return rounded, 3 * rounded, origin, f"NODE_HEAP_SEMI_SPACE={rule}; {node_says}"
+    if rule is YoungRule.MEMORY:
+        semi, allowance = young_allowance(per_isolate)
+        why = "memory-first: 3/128 of the budget, 3..48 MiB"
+    else:
+        allowance = node_allowance(per_isolate, _band_budgets(budget_of, profile))
+        why = "Node's own semi-space"
+        if rule is YoungRule.SPEED and speed_allowance(per_isolate) > allowance:
+            allowance, why = speed_allowance(per_isolate), "speed-first: 1/18 of the budget, at most 3 x 64 MiB"
+        elif rule is YoungRule.SPEED:
+            why = "speed-first: Node's own semi-space (more than 1/18 of the budget)"
+        cap = max(per_isolate // MAX_YOUNG_SHARE, 3 * MIN_SEMI_SPACE_MIB)
+        if allowance > cap:
+            allowance, why = cap, f"{why}, limited to a quarter of the budget"
+        semi = _semi_in(allowance)
+    origin = f"{why}; semi-space {semi} MiB uses {3 * semi}"
+    return semi, allowance, origin, f"NODE_HEAP_SEMI_SPACE={rule.value}: {why}; {node_says}"
+
+
 def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: int | None) -> _Fit:
     n = knobs.processes
     headroom = _ceil_share(memory_mib, knobs.headroom_ratio)
     shared = profile.binary_resident_mib + headroom + knobs.reserve_mib
     per_isolate = (memory_mib - shared) // n
-    if pinned_semi_mib is not None:
-        rounded = 1 << max(0, math.ceil(math.log2(pinned_semi_mib)))  # V8 rounds up
-        semi: int | None = rounded
-        young = 3 * rounded
-        young_origin = f"3 x the app's --max-semi-space-size={pinned_semi_mib} (V8 rounds it to {rounded})"
-    elif profile.semi_space_flag_ok:
-        chosen, young = young_allowance(per_isolate)
-        semi = chosen
-        young_origin = f"3/128 of the budget, 3..48 MiB; semi-space {chosen} MiB uses {3 * chosen}"
-    else:
-        semi = None
-        young = 3 * profile.default_max_semi_space_mib
-        young_origin = f"3 x V8's default semi-space cap {profile.default_max_semi_space_mib} MiB ({profile.label})"
+
+    def budget_of(memory: int) -> int:
+        return (memory - profile.binary_resident_mib - _ceil_share(memory, knobs.headroom_ratio) - knobs.reserve_mib) // n
+
+    semi, young, young_origin, semi_rule = _young(memory_mib, knobs, profile, pinned_semi_mib, budget_of)
     old = _largest_old(per_isolate - profile.isolate_base_mib - young, profile.heap_overhead_ratio)
     overhead = _ceil_share(max(old, 0), profile.heap_overhead_ratio)
     components = (
@@ -143,7 +246,7 @@ def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: i
         ),
         Component("rounding", (memory_mib - shared) - n * per_isolate, f"budget split over {n} isolates"),
     )
-    return _Fit(old, semi, young, components)
+    return _Fit(old, semi, young, components, semi_rule)
 
 
 def plan_heap(
@@ -223,6 +326,8 @@ def plan_heap(
         fit_mib=fit.old_mib,
         semi_space_mib=fit.semi_mib,
         young_mib=fit.young_mib,
+        semi_space_rule=fit.semi_rule,
+        node_semi_space_mib=node_own_semi_space_mib(profile, memory_mib),
         components=fit.components,
         binding=binding,
         flags=tuple(flags),
