@@ -22,6 +22,7 @@ from sidecar.job.settings import (
     render_settings_table,
 )
 from sidecar.outputs.log import LogFormat
+from sidecar.sizing.plan import YoungRule
 
 DEFAULTS = Settings(
     metadata_uri=None,
@@ -34,6 +35,7 @@ DEFAULTS = Settings(
     ratio=None,
     min_mib=32,
     max_mib=None,
+    semi_space=YoungRule.SPEED,
     on_error=OnError.OPEN,
     ecs_api=EcsApi.AUTO,
     node_version=None,
@@ -42,6 +44,8 @@ DEFAULTS = Settings(
     proc_root=Path("/proc"),
     log_format=LogFormat.JSON,
 )
+
+SEMI_SPACE_EXPECTED = "expected one of speed, node, memory, or a semi-space in MiB from 1 to 1024"
 
 ALL_VARIABLES = [
     "ECS_CONTAINER_METADATA_URI_V4",
@@ -54,6 +58,7 @@ ALL_VARIABLES = [
     "NODE_HEAP_RATIO",
     "NODE_HEAP_MIN_MIB",
     "NODE_HEAP_MAX_MIB",
+    "NODE_HEAP_SEMI_SPACE",
     "NODE_HEAP_ON_ERROR",
     "NODE_HEAP_ECS_API",
     "NODE_HEAP_NODE_VERSION",
@@ -89,6 +94,7 @@ class TestLoadSettings:
             "NODE_HEAP_RATIO": "0.75",
             "NODE_HEAP_MIN_MIB": "64",
             "NODE_HEAP_MAX_MIB": "4096",
+            "NODE_HEAP_SEMI_SPACE": "32",
             "NODE_HEAP_ON_ERROR": "closed",
             "NODE_HEAP_ECS_API": "off",
             "NODE_HEAP_NODE_VERSION": "22.21.0",
@@ -109,6 +115,7 @@ class TestLoadSettings:
             ratio=0.75,
             min_mib=64,
             max_mib=4096,
+            semi_space=32,
             on_error=OnError.CLOSED,
             ecs_api=EcsApi.OFF,
             node_version="22.21.0",
@@ -135,6 +142,10 @@ class TestLoadSettings:
             pytest.param("NODE_HEAP_NODE_VERSION", "22", "node_version", "22", id="version-major"),
             pytest.param("NODE_HEAP_NODE_VERSION", "v20.11", "node_version", "20.11", id="version-v"),
             pytest.param("NODE_HEAP_TARGET", " web ", "target", "web", id="target-stripped"),
+            pytest.param("NODE_HEAP_SEMI_SPACE", " Memory ", "semi_space", YoungRule.MEMORY, id="semi-rule-case"),
+            pytest.param("NODE_HEAP_SEMI_SPACE", "node", "semi_space", YoungRule.NODE, id="semi-rule-node"),
+            pytest.param("NODE_HEAP_SEMI_SPACE", "1024", "semi_space", 1024, id="semi-mib-largest"),
+            pytest.param("NODE_HEAP_SEMI_SPACE", "48", "semi_space", 48, id="semi-mib-not-a-power-of-two"),
             pytest.param("NODE_HEAP_TARGET", "a" * 255, "target", "a" * 255, id="target-255-chars"),
             pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE",
@@ -242,6 +253,24 @@ class TestLoadSettings:
                 "0",
                 "NODE_HEAP_MIN_MIB='0': expected a whole number from 1 to 16777216",
                 id="min-zero",
+            ),
+            pytest.param(
+                "NODE_HEAP_SEMI_SPACE",
+                "fast",
+                "NODE_HEAP_SEMI_SPACE='fast': " + SEMI_SPACE_EXPECTED,
+                id="semi-word",
+            ),
+            pytest.param(
+                "NODE_HEAP_SEMI_SPACE",
+                "0",
+                "NODE_HEAP_SEMI_SPACE='0': " + SEMI_SPACE_EXPECTED,
+                id="semi-zero",
+            ),
+            pytest.param(
+                "NODE_HEAP_SEMI_SPACE",
+                "2048",
+                "NODE_HEAP_SEMI_SPACE='2048': " + SEMI_SPACE_EXPECTED,
+                id="semi-too-large",
             ),
             pytest.param(
                 "NODE_HEAP_MAX_MIB",
@@ -635,6 +664,7 @@ class TestVar:
             "--ratio",
             "--min-mib",
             "--max-mib",
+            "--semi-space",
             "--on-error",
             "--ecs-api",
             "--node-version",

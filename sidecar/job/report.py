@@ -28,6 +28,8 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "heap_rule": plan.binding if plan else None,
         "fit_mib": plan.fit_mib if plan else None,
         "semi_space_mib": plan.semi_space_mib if plan else None,
+        "semi_space_rule": plan.semi_space_rule if plan else None,
+        "node_semi_space_mib": plan.node_semi_space_mib if plan else None,
         "young_mib": plan.young_mib if plan else None,
         "processes": plan.processes if plan else None,
         "kept_back_mib": plan.kept_back_mib if plan else None,
@@ -114,7 +116,7 @@ def render_explain(decision: Decision) -> str:
             out.append(f"  - {component.name:<32} {component.mib:>7} MiB   {component.origin}")
         heap = "unknown" if plan.heap_mib is None else f"{plan.heap_mib} MiB"
         out.append(f"  = {'old space per isolate':<32} {heap:>11}   {plan.binding}")
-        out.append(f"    {'semi-space':<32} {plan.semi_space_mib or 'V8 default'!s:>7} MiB")
+        out.append(f"    {'semi-space':<32} {plan.semi_space_mib or 'V8 default'!s:>7} MiB   {plan.semi_space_rule}")
         if decision.pins.text:
             out.append(f"  app's own heap flags: {decision.pins.text} ({decision.pins_origin})")
         out.append(f"Flags      {' '.join(plan.flags) or '(none)'}")

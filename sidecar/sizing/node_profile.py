@@ -141,3 +141,18 @@ def node_own_semi_space_mib(profile: NodeProfile, memory_mib: int) -> int:
     while semi < wanted and semi < profile.default_max_semi_space_mib:
         semi *= 2
     return semi
+
+
+def node_band_start_mib(profile: NodeProfile, semi_mib: int) -> int | None:
+    """The smallest memory in which Node picks a semi-space of at least `semi_mib` (a power of two >= 2)
+    by itself, or None when it never does (above its cap).
+
+    pow2ceil(w) >= s exactly when w > s/2, with w = (M/2)/ratio: M > s x low ratio while M/2 <= 256
+    MiB, else M > s x ratio.
+    """
+    if semi_mib > profile.default_max_semi_space_mib:
+        return None
+    low = semi_mib * profile.own_semi_low_ratio + 1
+    if low <= 2 * LOW_MEMORY_OLD_MIB:
+        return low
+    return max(2 * LOW_MEMORY_OLD_MIB + 1, semi_mib * profile.own_semi_ratio + 1)

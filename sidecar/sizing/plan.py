@@ -11,7 +11,8 @@ semi-spaces and the new large-object space), and the semi-space is set explicitl
 `YoungRule` (NODE_HEAP_SEMI_SPACE):
 - `node`: what this Node line picks by itself in a container of this memory (never fewer
   scavenges than Node's default);
-- `speed`: the larger of that and 1/18 of the isolate's budget, at most 64 MiB: the
+- `speed`: the larger of that and 3/55 of the isolate's budget (a 16 MiB semi-space from a 1 GiB
+  task on), at most 64 MiB: the
   benchmark's choice (bench/service.py, README "Measured results");
 - `memory`: 3/128 of the budget, at most 16 MiB (Node 20's rule for its own old space): the
   smallest young generation, the most old space;
@@ -33,14 +34,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from sidecar.sizing.candidates import Notice
-from sidecar.sizing.node_profile import NodeProfile, node_own_semi_space_mib
+from sidecar.sizing.node_profile import NodeProfile, node_band_start_mib, node_own_semi_space_mib
 from sidecar.sizing.nodeopts import HeapPins
 
 MAX_PLANNED_MEMORY_MIB = 1 << 24  # 16 TiB: where the search for a big-enough container stops
 YOUNG_PER_OLD = 3 / 128  # `memory`: young allowance = 3 x (budget / 128), Node 20's semi-space rule
 MIN_SEMI_SPACE_MIB = 1
 MAX_SEMI_SPACE_MIB = 16  # `memory`: Node <= 22's cap
-SPEED_YOUNG_SHARE = Fraction(1, 18)  # `speed`: young allowance = budget / 18 (semi 16 MiB at 1 GiB)
+SPEED_YOUNG_SHARE = Fraction(3, 55)  # `speed`: 3/55 of the budget, a 16 MiB semi-space from a 1 GiB task
 SPEED_MAX_SEMI_SPACE_MIB = 64  # `speed`: the benchmark's largest useful semi-space (and Node 24's cap)
 MAX_YOUNG_SHARE = 4  # the allowance never takes more than budget / 4
 
@@ -149,7 +150,7 @@ def node_allowance(per_isolate_mib: int, band_budgets: dict[int, int]) -> int:
 
 
 def speed_allowance(per_isolate_mib: int) -> int:
-    """`speed`'s own share: budget / 18, at most 3 x 64 MiB (continuous, slope < 1)."""
+    """`speed`'s own share: 3/55 of the budget, at most 3 x 64 MiB (continuous, slope < 1)."""
     return min(math.ceil(per_isolate_mib * SPEED_YOUNG_SHARE), 3 * SPEED_MAX_SEMI_SPACE_MIB)
 
 
@@ -157,15 +158,8 @@ def _band_budgets(budget_of: Callable[[int], int], profile: NodeProfile) -> dict
     """For each semi-space s > 1 MiB Node picks by itself: the isolate budget where its band starts."""
     bands: dict[int, int] = {}
     semi = 2
-    while semi <= profile.default_max_semi_space_mib:
-        low, high = 0, MAX_PLANNED_MEMORY_MIB  # own(high) >= semi; find the smallest such memory
-        while high - low > 1:
-            middle = (low + high) // 2
-            if node_own_semi_space_mib(profile, middle) >= semi:
-                high = middle
-            else:
-                low = middle
-        bands[semi] = budget_of(high)
+    while (start := node_band_start_mib(profile, semi)) is not None:
+        bands[semi] = budget_of(start)
         semi *= 2
     return bands
 
@@ -210,9 +204,9 @@ def _young(
         allowance = node_allowance(per_isolate, _band_budgets(budget_of, profile))
         why = "Node's own semi-space"
         if rule is YoungRule.SPEED and speed_allowance(per_isolate) > allowance:
-            allowance, why = speed_allowance(per_isolate), "speed-first: 1/18 of the budget, at most 3 x 64 MiB"
+            allowance, why = speed_allowance(per_isolate), "speed-first: 3/55 of the budget, at most 3 x 64 MiB"
         elif rule is YoungRule.SPEED:
-            why = "speed-first: Node's own semi-space (more than 1/18 of the budget)"
+            why = "speed-first: Node's own semi-space (more than 3/55 of the budget)"
         cap = max(per_isolate // MAX_YOUNG_SHARE, 3 * MIN_SEMI_SPACE_MIB)
         if allowance > cap:
             allowance, why = cap, f"{why}, limited to a quarter of the budget"
@@ -228,7 +222,9 @@ def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: i
     per_isolate = (memory_mib - shared) // n
 
     def budget_of(memory: int) -> int:
-        return (memory - profile.binary_resident_mib - _ceil_share(memory, knobs.headroom_ratio) - knobs.reserve_mib) // n
+        return (
+            memory - profile.binary_resident_mib - _ceil_share(memory, knobs.headroom_ratio) - knobs.reserve_mib
+        ) // n
 
     semi, young, young_origin, semi_rule = _young(memory_mib, knobs, profile, pinned_semi_mib, budget_of)
     old = _largest_old(per_isolate - profile.isolate_base_mib - young, profile.heap_overhead_ratio)
