@@ -103,14 +103,17 @@ class TestFargate:
         assert decision["container_reason"] == "the only other container of the task"
         assert decision["memory_mib"] == 512
         assert decision["memory_where"] == f"{stub.task_url} Limits.Memory"
-        # 512 MiB, Node 22: 52 headroom + 40 binary leave 420; 420 - 12 - 10 = 398 = 379 + ceil(18.95)
-        assert decision["node_options_added"] == "--max-old-space-size=379 --max-semi-space-size=2"
+        # 512 MiB, Node 22: 52 headroom + 40 binary leave 420; young 3/55 of it = ceil(22.9) = 23 (semi-space 4);
+        # 420 - 12 - 23 = 385 = 366 + ceil(18.3)
+        assert decision["node_options_added"] == "--max-old-space-size=366 --max-semi-space-size=4"
+        assert decision["node_semi_space_mib"] == 1  # what Node 22 picks by itself in 512 MiB
+        assert (decision["task_cpu_vcpus"], decision["container_cpu_units"]) == (0.25, 2)
         assert (
             decision["task_arn"]
             == "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa2636268144d039771334145e490c5"
         )
         text = (tmp_path / "node-heap.env").read_text()
-        assert "NODE_HEAP_OPTIONS='--max-old-space-size=379 --max-semi-space-size=2'" in text
+        assert "NODE_HEAP_OPTIONS='--max-old-space-size=366 --max-semi-space-size=4'" in text
 
     def test_decision_carries_valid_emf(self, tmp_path: Path) -> None:
         """The decision line is an EMF document: every metric and dimension it names is a top-level member."""
@@ -128,7 +131,7 @@ class TestFargate:
             "fargate-app",
         )
         assert decision["ContainerMemoryBytes"] == 512 * 1024 * 1024
-        assert decision["HeapLimitBytes"] == 379 * 1024 * 1024
+        assert decision["HeapLimitBytes"] == 366 * 1024 * 1024
         assert {m["Name"] for m in directive["Metrics"]} == {
             "ContainerMemoryBytes",
             "HeapLimitBytes",
@@ -219,8 +222,9 @@ class TestPolicy:
         assert result.stderr == (
             "node-heap-sidecar: container too small: 64 MiB keeps back node binary, resident once 40 MiB "
             "(Node 22: measured on 22.23.3), headroom for off-heap memory 7 MiB (NODE_HEAP_HEADROOM_RATIO=0.1), "
-            "isolate base x 1 12 MiB (Node 22: measured on 22.23.3), young generation x 1 3 MiB (3/128 of the "
-            "budget, 3..48 MiB; semi-space 1 MiB uses 3), V8 heap overhead x 1 1 MiB (5% of old space (Node 22)), "
+            "isolate base x 1 12 MiB (Node 22: measured on 22.23.3), young generation x 1 3 MiB (speed-first: "
+            "Node's own semi-space (more than 3/55 of the budget); semi-space 1 MiB uses 3), V8 heap overhead x 1 "
+            "1 MiB (5% of old space (Node 22)), "
             "leaving 1 MiB of old space per isolate, below NODE_HEAP_MIN_MIB; the smallest memory that fits is 99 MiB\n"
         )
         assert not (tmp_path / "node-heap.env").exists()
@@ -287,9 +291,10 @@ class TestEc2WithTheEcsApi:
         assert decision["memory_where"] == "DescribeTaskDefinition containerDefinitions[name=app].memory"
         assert decision["status"] == "pinned"
         assert decision["app_heap_flags"] == "--max-old-space-size=600"
-        assert decision["node_options_added"] == "--max-semi-space-size=4"
-        # 768 MiB, Node 22: 77 + 40 leave 651; 651 - 12 - 16 = 623 = 593 + ceil(29.65): 600 does not fit.
-        assert decision["fit_mib"] == 593
+        assert decision["node_options_added"] == "--max-semi-space-size=8"
+        # 768 MiB, Node 22: 77 + 40 leave 651; young 3/55 = ceil(35.5) = 36 (semi-space 8);
+        # 651 - 12 - 36 = 603 = 574 + ceil(28.7): 600 does not fit.
+        assert decision["fit_mib"] == 574
         assert result.event("heap_pin_does_not_fit")["level"] == "warning"
         sources = {s["source"]: s for s in decision["sources"]}
         assert sources["ecs_api"]["detail"] == "answered: DescribeTasks, DescribeTaskDefinition"
@@ -362,16 +367,22 @@ class TestExplain:
             result = run_cli(tmp_path, "explain", ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
         assert result.code == 0
         assert "Memory     512 MiB" in result.stdout
-        assert "  = old space per isolate                379 MiB   largest old space that fits" in result.stdout
-        assert "  | NODE_HEAP_OPTIONS='--max-old-space-size=379 --max-semi-space-size=2'" in result.stdout
+        assert "  = old space per isolate                366 MiB   largest old space that fits" in result.stdout
+        assert "  | NODE_HEAP_OPTIONS='--max-old-space-size=366 --max-semi-space-size=4'" in result.stdout
+        assert (
+            "    semi-space                             4 MiB   NODE_HEAP_SEMI_SPACE=speed: speed-first: 3/55 of the "
+            "budget, at most 3 x 64 MiB; Node 22 picks 1 MiB by itself in 512 MiB"
+        ) in result.stdout
+        assert "CPU        task 0.25 vCPU, container 2 CPU units (none set)" in result.stdout
         assert not (tmp_path / "node-heap.env").exists()
 
     def test_json(self, tmp_path: Path) -> None:
         """`explain --json` is the decision record plus the file's text."""
         result = run_cli(tmp_path, "explain", "--json", NODE_HEAP_MEMORY_MIB="1024", NODE_HEAP_NODE_VERSION="22")
         record = json.loads(result.stdout)
-        assert (record["memory_mib"], record["heap_mib"], record["semi_space_mib"]) == (1024, 807, 4)
-        assert "--max-old-space-size=807" in record["env_text"]
+        # 881 - 12 - ceil(3/55 x 881) = 820 = 780 + 39 (test_plan.py works it out)
+        assert (record["memory_mib"], record["heap_mib"], record["semi_space_mib"]) == (1024, 780, 16)
+        assert "--max-old-space-size=780" in record["env_text"]
 
 
 class TestEmulate:

@@ -23,15 +23,19 @@ FARGATE_TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa26
 EC2_TASK_ARN = "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c"
 CURL_IMAGE_ECR = "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest"
 
-FARGATE_CURL_IMAGE = ContainerMetadata("curl-image", "NORMAL", None, "curlimages/curl", "RUNNING")
-FARGATE_APP = ContainerMetadata("fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING")
-EC2_PAUSE = ContainerMetadata(
+FARGATE_CURL_IMAGE = ContainerMetadata("curl-image", "NORMAL", None, "curlimages/curl", "RUNNING", cpu_units=128)
+FARGATE_APP = ContainerMetadata(
+    "fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING", cpu_units=2
+)
+EC2_PAUSE = ContainerMetadata(  # Limits.CPU 0: no CPU units
     "~internal~ecs~pause", "CNI_PAUSE", None, "amazon/amazon-ecs-pause:0.1.0", "RESOURCES_PROVISIONED"
 )
-EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", cpu_units=10)
 
 
-def ec2_task(*, url: str = "task", self_name: str | None = None, memory_mib: int | None = None) -> TaskMetadata:
+def ec2_task(
+    *, url: str = "task", self_name: str | None = None, memory_mib: int | None = None, cpu_vcpus: float | None = None
+) -> TaskMetadata:
     """The TaskMetadata of ec2-task-metadata.json, written out by hand."""
     return TaskMetadata(
         task_arn=EC2_TASK_ARN,
@@ -44,6 +48,7 @@ def ec2_task(*, url: str = "task", self_name: str | None = None, memory_mib: int
         containers=(EC2_PAUSE, EC2_CURL),
         self_name=self_name,
         url=url,
+        cpu_vcpus=cpu_vcpus,
     )
 
 
@@ -68,6 +73,7 @@ class TestParseTask:
             containers=(FARGATE_CURL_IMAGE, FARGATE_APP),
             self_name=None,
             url="task",
+            cpu_vcpus=0.25,
         )
 
     def test_ec2_task_without_task_size(self) -> None:
@@ -78,16 +84,28 @@ class TestParseTask:
         """An EC2 task with a task size reports task Limits.Memory, as in aws/amazon-ecs-agent#4376."""
         doc = ecs_payload("ec2-task-metadata.json")
         doc["Limits"] = {"CPU": 1, "Memory": 3072}  # added: the task Limits of the PR #4376 excerpt
-        assert metadata.parse_task(doc) == ec2_task(memory_mib=3072)
+        assert metadata.parse_task(doc) == ec2_task(memory_mib=3072, cpu_vcpus=1.0)
 
     def test_fargate_task_with_sidecar_limit(self) -> None:
         """A Fargate container with container-level memory reports it next to one without."""
         doc = ecs_payload("fargate-task-metadata.json")
         doc["Containers"][0]["Limits"]["Memory"] = 64  # changed: curl-image gets a 64 MiB hard limit
         assert metadata.parse_task(doc).containers == (
-            ContainerMetadata("curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING"),
+            ContainerMetadata("curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING", cpu_units=128),
             FARGATE_APP,
         )
+
+    @pytest.mark.parametrize("cpu", [-0.25, "0.25", None, math.nan])
+    def test_task_cpu(self, cpu: Any) -> None:
+        """Task Limits.CPU is vCPUs; None is absent; anything but a number >= 0 is a source error."""
+        doc = ecs_payload("fargate-task-metadata.json")
+        doc["Limits"]["CPU"] = cpu  # changed: the value under test
+        if cpu is None:
+            assert metadata.parse_task(doc).cpu_vcpus is None
+            return
+        with pytest.raises(SourceError) as info:
+            metadata.parse_task(doc)
+        assert str(info.value) == f"task: Limits.CPU={cpu!r}: expected a number of vCPUs"
 
     def test_target_absent_from_task(self) -> None:
         """An EC2 task whose app container is not created yet lists only the pause container."""
@@ -203,14 +221,36 @@ class TestParseTask:
 
 class TestParseContainer:
     def test_fargate_container(self) -> None:
-        """The Fargate container example has a 128 MiB hard limit."""
+        """The Fargate container example has a 128 MiB hard limit and 10 CPU units."""
         assert metadata.parse_container(ecs_payload("fargate-container-metadata.json")) == (
-            ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+            ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", cpu_units=10)
         )
 
     def test_ec2_container(self) -> None:
         """The EC2 container example has Limits.Memory 128."""
         assert metadata.parse_container(ecs_payload("ec2-container-metadata.json")) == EC2_CURL
+
+    @pytest.mark.parametrize(
+        ("cpu", "expected"),
+        [
+            pytest.param(256, 256, id="units"),
+            pytest.param(512.0, 512, id="whole-float"),
+            pytest.param(0, None, id="zero-is-none-set"),
+        ],
+    )
+    def test_cpu_units(self, cpu: float, expected: int | None) -> None:
+        """A container's Limits.CPU is CPU units (1024 per vCPU); 0 means none set."""
+        container = metadata.parse_container({"Name": "node", "Limits": {"CPU": cpu}})
+        assert container.cpu_units == expected
+
+    @pytest.mark.parametrize("cpu", [0.5, -1, "256", True, math.inf])
+    def test_malformed_cpu_units(self, cpu: Any) -> None:
+        """CPU units that are not a whole number >= 0 are a source error naming the field."""
+        with pytest.raises(SourceError) as info:
+            metadata.parse_container({"Name": "node", "Limits": {"CPU": cpu}}, "http://tmds/v4/x")
+        assert str(info.value) == (
+            f"http://tmds/v4/x: Containers[Name=node].Limits.CPU={cpu!r}: expected a whole number of CPU units"
+        )
 
     def test_only_name(self) -> None:
         """Every field but Name is optional."""

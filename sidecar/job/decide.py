@@ -51,6 +51,8 @@ class Decision:
     env_text: str
     env_file: str
     on_error: OnError = field(default=OnError.OPEN)
+    task_cpu_vcpus: float | None = None  # task metadata Limits.CPU: the CPU the task may use
+    container_cpu_units: int | None = None  # the Node container's Limits.CPU (1024 per vCPU; a share)
 
     @property
     def memory_mib(self) -> int | None:
@@ -169,6 +171,8 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         env_text="",
         env_file=str(settings.env_file),
         on_error=settings.on_error,
+        task_cpu_vcpus=metadata.cpu_vcpus if metadata else None,
+        container_cpu_units=target_facts.tmds.cpu_units if target_facts and target_facts.tmds else None,
     )
     flags = plan.flags if plan is not None else ()
     text = render_env_file(flags, _comments(decision))

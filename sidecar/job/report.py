@@ -36,6 +36,8 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "kept_back": [{"name": c.name, "mib": c.mib, "origin": c.origin} for c in plan.components] if plan else [],
         "smallest_memory_mib": plan.smallest_memory_mib if plan else None,
         "node_options_added": " ".join(plan.flags) if plan else "",
+        "task_cpu_vcpus": decision.task_cpu_vcpus,
+        "container_cpu_units": decision.container_cpu_units,
         "node_version": decision.node_version,
         "node_version_origin": decision.node_version_origin,
         "node_profile": plan.profile.label if plan else None,
@@ -109,6 +111,7 @@ def render_explain(decision: Decision) -> str:
         f"Memory     {_mib(decision.budget.memory_bytes) if decision.budget.memory_bytes else 'none'}",
     ]
     out.append(f"           {decision.budget.arithmetic}")
+    out.append(f"CPU        {_cpu(decision)}")
     plan = decision.plan
     if plan is not None:
         out += ["", f"Heap plan  {plan.profile.label} ({decision.node_version_origin})"]
@@ -132,3 +135,12 @@ def _mib(value_bytes: int) -> str:
     if value_bytes % MIB == 0:
         return f"{floor_mib(value_bytes)} MiB"
     return f"{value_bytes / MIB:.1f} MiB"
+
+
+def _cpu(decision: Decision) -> str:
+    task = "task: not reported" if decision.task_cpu_vcpus is None else f"task {decision.task_cpu_vcpus:g} vCPU"
+    units = decision.container_cpu_units
+    container = "" if units is None else f", container {units} CPU units ({units / 1024:.3g} vCPU, a share)"
+    if units is not None and units <= 2:  # what the agent reports for a container without CPU units
+        container = f", container {units} CPU units (none set)"
+    return f"{task}{container} (task metadata Limits.CPU; logged, no flag follows it)"

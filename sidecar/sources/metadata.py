@@ -5,6 +5,8 @@ and the AWS examples in tests/fixtures/ecs/. Facts the parser relies on:
 - task `Limits.Memory` is MiB and is absent on EC2 tasks without a task size;
 - a container's `Limits.Memory` may be absent (Fargate), `0` (EC2, no hard limit) or MiB;
 - `Type` is `NORMAL` for task-definition containers (others are agent-internal, e.g. `CNI_PAUSE`);
+- task `Limits.CPU` is vCPUs (0.25 on a quarter-vCPU Fargate task); a container's `Limits.CPU` is
+  CPU units, 1024 per vCPU (the agent reports 2, Docker's minimum share, for a container without one);
 - on EC2 a container that has not been created yet is not listed in `Containers`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +50,7 @@ class ContainerMetadata:
     memory_mib: int | None  # Limits.Memory; None when absent or 0 (no hard limit)
     image: str | None
     known_status: str | None
+    cpu_units: int | None = None  # Limits.CPU; None when absent or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class TaskMetadata:
     containers: tuple[ContainerMetadata, ...]
     self_name: str | None  # the container this process runs in (the init container)
     url: str
+    cpu_vcpus: float | None = None  # task Limits.CPU; None when absent
 
 
 def make_session() -> requests.Session:
@@ -126,6 +131,7 @@ def parse_task(doc: Any, url: str = "task") -> TaskMetadata:
         containers=tuple(parse_container(item, f"{url} Containers[{index}]") for index, item in enumerate(containers)),
         self_name=None,
         url=url,
+        cpu_vcpus=_cpu(doc, url, "Limits.CPU", whole=False),
     )
 
 
@@ -142,6 +148,7 @@ def parse_container(doc: Any, url: str = "container", *, label: str | None = Non
         memory_mib=_limit_mib(doc, url, label or f"Containers[Name={name}].Limits.Memory"),
         image=_str(doc, "Image", url),
         known_status=_str(doc, "KnownStatus", url),
+        cpu_units=_cpu(doc, url, f"Containers[Name={name}].Limits.CPU", whole=True),
     )
 
 
@@ -160,6 +167,21 @@ def _limit_mib(doc: dict[str, Any], url: str, label: str) -> int | None:
     if isinstance(mib, bool) or not isinstance(mib, int) or mib < 0:
         raise SourceError(f"{url}: {label}={value!r}: expected a whole number of MiB")
     return mib or None  # absent or 0 both mean "no hard limit"
+
+
+def _cpu(doc: dict[str, Any], url: str, label: str, *, whole: bool) -> Any:
+    """Limits.CPU: vCPUs (float) for a task, CPU units (int; 0 = none set) for a container; None when absent."""
+    limits = doc.get("Limits")
+    value = limits.get("CPU") if isinstance(limits, dict) else None
+    if value is None:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not whole and number:
+        return float(value)
+    if number and float(value).is_integer():
+        return int(value) or None
+    expected = "a whole number of CPU units" if whole else "a number of vCPUs"
+    raise SourceError(f"{url}: {label}={value!r}: expected {expected}")
 
 
 def _str(doc: dict[str, Any], key: str, url: str) -> str | None:
