@@ -6,9 +6,16 @@ For each Node major:
 - heap overhead: a pure heap leak with `--max-old-space-size=X --max-semi-space-size=1` in a large
   memory cgroup, with the page cache warm so only anonymous memory is charged; the cgroup's
   peak usage at V8's heap-limit abort, fitted as `intercept + slope * X` over several X.
+- young generation (`young_generation`): the semi-space Node picks by itself in a memory cgroup of
+  M MiB, for M from 256 to 4608 MiB in steps of 128 and just above each power of two:
+  (heap_size_limit - X) / 3 with `--max-old-space-size=X` (Node cli.md: the limit is the old space
+  plus 3 semi-spaces; X does not change Node's semi-space, checked with two X), and the old space
+  Node picks with no flag; each point is compared with `node_own_semi_space_mib`, the model the
+  plan uses, and every mismatch is listed.
 
-Run: `.venv/bin/python -m bench.calibrate [--majors 20,22] [--out bench/results/calibration.json]`
-(root, cgroup v1 memory controller).
+Run: `.venv/bin/python -m bench.calibrate [--majors 20,22] [--only young] [--out bench/results/calibration.json]`
+(root, cgroup v1 memory controller). `--only young` measures the young generation alone and
+merges it into the file given with --out.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sidecar.sizing.node_profile import node_own_semi_space_mib, profile_for
 from tests.memcg import MIB, MemoryCgroup
 from tests.nodes import MAJORS, install_node, node_version
 
@@ -27,6 +35,38 @@ REPO = Path(__file__).resolve().parent.parent
 LEAK = REPO / "tests" / "js" / "leak.js"
 IDLE = "require('http');require('zlib');require('crypto');" + (REPO / "tests" / "js" / "report.js").read_text()
 OLD_SIZES_MIB = (64, 256, 1024, 2048)
+YOUNG_MEMORY_MIB = tuple(sorted({*range(256, 4609, 128), 513, 1025, 2049}))
+LIMIT = "console.log(require('v8').getHeapStatistics().heap_size_limit)"
+
+
+def heap_limit_mib(cgroup: MemoryCgroup, node: Path, *flags: str) -> float:
+    return int(cgroup.run([str(node), *flags, "-e", LIMIT]).stdout) / MIB
+
+
+def measure_young(major: int) -> dict[str, object]:
+    """Node's own semi-space and old space in memory cgroups of many sizes, against the plan's model."""
+    node = install_node(major)
+    profile = profile_for((major, None))
+    points: list[dict[str, Any]] = []
+    for memory in YOUNG_MEMORY_MIB:
+        with MemoryCgroup(memory * MIB) as cg:
+            semis = {(heap_limit_mib(cg, node, f"--max-old-space-size={x}") - x) / 3 for x in (100, 1000)}
+            default = heap_limit_mib(cg, node)
+        semi = semis.pop() if len(semis) == 1 else None  # None: the old space changed the semi-space
+        points.append(
+            {
+                "memory_mib": memory,
+                "semi_space_mib": semi,
+                "default_old_space_mib": None if semi is None else default - 3 * semi,
+                "model_semi_space_mib": node_own_semi_space_mib(profile, memory),
+            }
+        )
+    return {
+        "major": major,
+        "version": node_version(node),
+        "points": points,
+        "model_mismatches": [p for p in points if p["semi_space_mib"] != p["model_semi_space_mib"]],
+    }
 
 
 def measure(major: int) -> dict[str, object]:
@@ -62,8 +102,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--majors", default=",".join(map(str, MAJORS)))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", choices=("young",), help="measure only the young generation, merged into --out")
     args = parser.parse_args()
-    results = [measure(int(m)) for m in args.majors.split(",")]
+    majors = [int(m) for m in args.majors.split(",")]
+    if args.only == "young":
+        results = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
+        by_major = {entry["major"]: entry for entry in results}
+        for major in majors:
+            by_major.setdefault(major, {"major": major})["young_generation"] = measure_young(major)
+        results = [by_major[m] for m in sorted(by_major)]
+    else:
+        results = [{**measure(m), "young_generation": measure_young(m)} for m in majors]
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

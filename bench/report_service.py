@@ -52,11 +52,13 @@ def paired_ratio(mine: Sequence[Run], theirs: Sequence[Run], key: Callable[[Run]
 
 
 def rps(run: Run) -> float | None:
-    return run.get("requests_per_s")
+    value: float | None = run.get("requests_per_s")
+    return value
 
 
 def p99(run: Run) -> float | None:
-    return run.get("latency_ms", {}).get("p99")
+    value: float | None = run.get("latency_ms", {}).get("p99")
+    return value
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -149,10 +151,11 @@ def goals_table(data: dict[str, Any]) -> str:
             )
         default = [r for r in runs if r["strategy"] == "node-default"]
         if workload == "alloc-heavy" and size >= 2048 and default:
-            speed = paired_ratio(sidecar, default, rps)
+            versus_default = paired_ratio(sidecar, default, rps)
+            met = versus_default is not None and versus_default >= 1.10
             lines.append(
                 f"| alloc-heavy, >= 2 GiB: req/s >= 1.10x node-default | {major} | {size} | {workload} "
-                f"| {_fmt(speed, '.2f')}x | {_yes(speed is not None and speed >= 1.10)} |"
+                f"| {_fmt(versus_default, '.2f')}x | {_yes(met)} |"
             )
     return "\n".join(lines)
 

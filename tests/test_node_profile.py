@@ -3,14 +3,28 @@
 Image references are real forms (Docker Hub official image tags, ECR Public's mirror, CircleCI's
 cimg, distroless, a private ECR app image, a registry with a port). Profile figures are the
 measured ones documented in the module (bench/results/calibration.json); the conservative profile
-takes the largest of each: binary 40 (22 and 26), base 12, ratio 0.07 (24 and 26), semi-space 64 (24).
+takes the largest of each: binary 40 (22 and 26), base 12, ratio 0.07 (24 and 26), semi-space 64 (24),
+and the largest own semi-space (old/semi ratios 32 of Node 24 and 64 of Node 26 in low memory).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from sidecar.sizing.node_profile import CONSERVATIVE, NodeProfile, parse_version, profile_for, version_from_image
+from sidecar.sizing.node_profile import (
+    CONSERVATIVE,
+    NodeProfile,
+    node_band_start_mib,
+    node_own_semi_space_mib,
+    parse_version,
+    profile_for,
+    version_from_image,
+)
+
+CALIBRATION = Path(__file__).resolve().parent.parent / "bench" / "results" / "calibration.json"
 
 NOT_MEASURED = "not measured: largest measured figures"
 NO_SEMI_FLAG = "not measured: largest measured figures; --max-semi-space-size not allowed in NODE_OPTIONS before 19.2"
@@ -98,6 +112,8 @@ class TestProfileFor:
             0.07,
             64,
             "largest measured figures of Node 20-26; assumes >= 19.2 (every supported line)",
+            32,  # the smallest ratios: the largest semi-space any line picks by itself (24, and 26 in low memory)
+            64,
         )
 
     @pytest.mark.parametrize(
@@ -111,9 +127,11 @@ class TestProfileFor:
                 NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3"),
                 id="22.11",
             ),
-            pytest.param((24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0"), id="24.6"),
             pytest.param(
-                (26, None), NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0"), id="26"
+                (24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", 32, 256), id="24.6"
+            ),
+            pytest.param(
+                (26, None), NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", 64, 64), id="26"
             ),
         ],
     )
@@ -137,10 +155,60 @@ class TestProfileFor:
     @pytest.mark.parametrize(
         ("version", "expected"),
         [
-            pytest.param((28, None), NodeProfile("Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED), id="28"),
-            pytest.param((23, 1), NodeProfile("Node 23", 23, True, 40, 12, 0.07, 64, NOT_MEASURED), id="23"),
+            pytest.param((28, None), NodeProfile("Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED, 32, 64), id="28"),
+            pytest.param((23, 1), NodeProfile("Node 23", 23, True, 40, 12, 0.07, 64, NOT_MEASURED, 32, 64), id="23"),
         ],
     )
     def test_unmeasured_newer_major(self, version: tuple[int, int | None], expected: NodeProfile) -> None:
         """A newer or in-between major that was not measured gets the conservative figures."""
         assert profile_for(version) == expected
+
+
+class TestNodeOwnSemiSpace:
+    @pytest.mark.parametrize(
+        ("major", "memory_mib", "expected"),
+        [
+            pytest.param(22, 512, 1, id="22-512-low-memory"),
+            pytest.param(22, 513, 4, id="22-513-old-256.5/128-rounds-up"),
+            pytest.param(22, 1024, 4, id="22-1024"),
+            pytest.param(22, 2049, 16, id="22-2049-cap"),
+            pytest.param(24, 513, 16, id="24-513"),
+            pytest.param(24, 1025, 32, id="24-1025"),
+            pytest.param(24, 8192, 64, id="24-cap"),
+            pytest.param(26, 256, 2, id="26-256"),
+            pytest.param(26, 512, 4, id="26-512"),
+            pytest.param(26, 4096, 32, id="26-cap"),
+        ],
+    )
+    def test_literal_points(self, major: int, memory_mib: int, expected: int) -> None:
+        """(M/2)/ratio rounded up to a power of two: the values measured in bench/results/calibration.json."""
+        assert node_own_semi_space_mib(profile_for((major, None)), memory_mib) == expected
+
+    @pytest.mark.parametrize("major", [20, 22, 24, 26])
+    def test_matches_every_measured_point(self, major: int) -> None:
+        """The model gives the semi-space real Node picked in every memory cgroup bench.calibrate measured."""
+        entry = next(e for e in json.loads(CALIBRATION.read_text()) if e["major"] == major)
+        points = entry["young_generation"]["points"]
+        assert len(points) >= 30
+        for point in points:
+            measured = point["semi_space_mib"]
+            assert node_own_semi_space_mib(profile_for((major, None)), point["memory_mib"]) == measured, point
+
+    @pytest.mark.parametrize(
+        ("major", "semi", "expected"),
+        [
+            pytest.param(22, 4, 513, id="22-4"),
+            pytest.param(22, 8, 1025, id="22-8"),
+            pytest.param(22, 32, None, id="22-above-cap"),
+            pytest.param(24, 16, 513, id="24-16"),
+            pytest.param(26, 2, 129, id="26-2-low-memory"),
+            pytest.param(26, 8, 513, id="26-8"),
+        ],
+    )
+    def test_band_start(self, major: int, semi: int, expected: int | None) -> None:
+        """The smallest memory where Node picks at least that semi-space (one MiB below, it picks less)."""
+        profile = profile_for((major, None))
+        start = node_band_start_mib(profile, semi)
+        assert start == expected
+        if start is not None:
+            assert node_own_semi_space_mib(profile, start) >= semi > node_own_semi_space_mib(profile, start - 1)
