@@ -147,3 +147,28 @@ class TestClusterWorkers:
             workers = [json.loads(line) for line in run.stdout.splitlines() if '"worker_exit"' in line]
             assert [w["signal"] for w in workers] == ["SIGABRT"] * 4, run.stdout[-800:]
             assert run.oom_kills == 0
+
+
+@pytest.mark.parametrize("major", MAJORS)
+@pytest.mark.parametrize("memory_mib", [512, 1024, 2048, 4096])
+class TestYoungGeneration:
+    def test_semi_space_is_at_least_nodes_own_and_node_reports_the_plan(
+        self, tmp_path: Path, major: int, memory_mib: int
+    ) -> None:
+        """The default (speed-first) semi-space is never below the one real Node picks by itself in the
+        same memory cgroup, and Node's heap_size_limit is the planned old space + 3 x semi-space."""
+        binary = node(major)
+        container, task_doc = fargate_task(memory_mib, f"node:{major}-slim")
+        env_file = tmp_path / "node-heap.env"
+        with TmdsStub(container=container, task=task_doc) as stub, ecs_task(memory_mib) as (task, init, app):
+            decision = run_sidecar(init, stub, env_file)
+            env = {"PATH": "/usr/bin:/bin"}
+            limit = "console.log(require('v8').getHeapStatistics().heap_size_limit)"
+            # Node's own semi-space where it sees the container's limit on its own cgroup (the task's here;
+            # in `app` it would see the machine): heap_size_limit = old space + 3 x semi-space (Node cli.md)
+            seen = task.run([str(binary), "--max-old-space-size=100", "-e", limit], env=env)
+            own = (int(seen.stdout) / MIB - 100) / 3
+            report = app.run(["sh", "-c", f". {env_file} && exec {binary} {JS / 'report.js'}"], env=env)
+        assert decision["semi_space_mib"] >= own
+        assert decision["node_semi_space_mib"] == own
+        assert json.loads(report.stdout)["heap_size_limit"] == planned_limit_bytes(env_file.read_text())
