@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ENV_FILE := build/node-heap.env
 
-.PHONY: install run test test-deps lint format clean bench bench-full rehearse
+.PHONY: install run test test-deps lint format clean bench bench-full bench-deps bench-service-full rehearse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,16 +42,25 @@ test: test-deps lint
 rehearse: test-deps
 	deploy/rehearse.sh
 
-# The OOM benchmark (root, a cgroup memory controller): real Node in real memory cgroups.
-# `bench`: Node 22 at 128 MiB and 1 GiB, every workload and strategy, in a few minutes.
-# `bench-full`: Node 20/22/24/26 from 128 MiB to 4 GiB (about 2 hours). Results in bench/results/.
-bench: test-deps
+# The benchmarks (root, a cgroup memory controller): real Node in real memory cgroups.
+# `bench`: the OOM benchmark's short profile (Node 22 at 128 MiB and 1 GiB, every workload and
+# strategy) and the service benchmark's (Node 24 at 1 and 2 GiB under wrk), about 15 minutes.
+# `bench-full`: the OOM matrix, Node 20/22/24/26 from 128 MiB to 4 GiB (about 2 hours).
+# `bench-service-full`: the service matrix, Node 20/22/24/26 x 512 MiB-4 GiB, 5 rounds (about 2 hours).
+# Results in bench/results/; `python -m tests.readme` puts them in the README.
+bench-deps: test-deps
 	$(PY) -m pip install --quiet -e '.[test,bench]'
-	$(PY) -m bench.run --profile short
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-bench-full: test-deps
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+bench: bench-deps
+	$(PY) -m bench.run --profile short
+	$(PY) -m bench.service --profile short
+
+bench-full: bench-deps
 	$(PY) -m bench.run --profile full
+
+bench-service-full: bench-deps
+	$(PY) -m bench.service --profile full
 
 format: install
 	$(VENV)/bin/ruff format .

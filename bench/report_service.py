@@ -75,9 +75,9 @@ def _outcomes(runs: Sequence[Run]) -> str:
 
 def service_table(data: dict[str, Any], workload: str) -> str:
     rows = [
-        "| Node | MiB | strategy | heap limit | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 1k req | GC time "
-        "| scavenges | mark-compacts | peak | runs | sidecar ÷ this: req/s, p99 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| Node | MiB | strategy | semi-space | heap limit | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 1k req "
+        "| GC time | scavenges / 1k req | mark-compacts / 1k req | peak | runs | sidecar ÷ this: req/s, p99 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for cell in (c for c in cells(data) if c[0] == workload):
         runs = [r for r in data["runs"] if cell_of(r) == cell]
@@ -98,13 +98,18 @@ def service_table(data: dict[str, Any], workload: str) -> str:
                 versus = f"{_fmt(speed, '.2f')}x, {_fmt(tail, '.2f')}x"
             limit = med("heap_size_limit_mib", mine)
             gc = med("gc_share")
+            semi = med("semi_space_mib", mine)
+            per_1k = {
+                key: _median([1000 * r[key] / r["served"] for r in ok if r.get("served")])
+                for key in ("scavenges", "mark_compacts")
+            }
             rows.append(
-                f"| {cell[1]} | {cell[2]}{quota} | {strategy} | {_fmt(limit, '.0f')} MiB "
+                f"| {cell[1]} | {cell[2]}{quota} | {strategy} | {_fmt(semi, '.0f')} MiB | {_fmt(limit, '.0f')} MiB "
                 f"| {_fmt(med('requests_per_s'), '.0f')} "
                 f"| {_fmt(_median([x['p50'] for x in lat]), '.1f')} | {_fmt(_median([x['p99'] for x in lat]), '.1f')} "
                 f"| {_fmt(_median([x['p99_9'] for x in lat]), '.1f')} | {_fmt(med('cpu_s_per_1k'), '.3f')} "
-                f"| {_fmt(None if gc is None else 100 * gc, '.1f')} % | {_fmt(med('scavenges'), '.0f')} "
-                f"| {_fmt(med('mark_compacts'), '.0f')} | {_fmt(med('peak_rss_pct', mine), '.0f')} % "
+                f"| {_fmt(None if gc is None else 100 * gc, '.1f')} % | {_fmt(per_1k['scavenges'], '.2f')} "
+                f"| {_fmt(per_1k['mark_compacts'], '.2f')} | {_fmt(med('peak_rss_pct', mine), '.0f')} % "
                 f"| {_outcomes(mine)} | {versus} |"
             )
     return "\n".join(rows)
@@ -251,7 +256,7 @@ def render_chart(data: dict[str, Any], path: Path, steady: list[dict[str, Any]] 
                         live = [
                             s["largest_surviving_live_pct"]
                             for s in steady or []
-                            if (s["major"], s["memory_mib"], s.get("semi_space")) == (major, size, semi)
+                            if (s["major"], s["memory_mib"], str(s.get("semi_space"))) == (major, size, str(semi))
                         ]
                         if live and live[0] is not None:
                             ax.annotate(

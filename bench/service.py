@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench import run as bench_run
 from bench.cpucg import CpuQuota, cpu_quota_unavailable_reason
 from bench.run import RESULTS, launch, supports_percentage
 from sidecar.sizing.node_profile import node_own_semi_space_mib, profile_for
@@ -81,6 +82,7 @@ class Profile:
     alloc_heavy_min_mib: int = 2048  # alloc-heavy runs only at this size and above (its goal's sizes)
     server_cpus: str = "0"  # taskset list for the server (wrk gets the last CPU)
     stall_s: float = 15.0
+    steady_search: bool = False  # also the largest surviving live set per swept semi-space (bench/run.py)
 
 
 PROFILES = {
@@ -104,6 +106,7 @@ PROFILES = {
         3,
         8.0,
         alloc_heavy_min_mib=0,
+        steady_search=True,
     ),
     # Item 3 of issue 9: does following a fractional vCPU with --v8-pool-size / UV_THREADPOOL_SIZE pay?
     "cpu": Profile(
@@ -165,6 +168,7 @@ class ServiceRun:
     heap_size_limit_mib: float | None
     live_pct: float | None
     requests_per_s: float | None
+    served: int | None  # requests the server answered in the measured window
     latency_ms: dict[str, float]
     errors: int
     cpu_s_per_1k: float | None
@@ -381,6 +385,7 @@ def summarize(
         heap_size_limit_mib=round(listening["heap_size_limit"] / MIB, 1) if listening else None,
         live_pct=round(100 * listening["live_bytes"] / (memory_mib * MIB), 1) if listening else None,
         requests_per_s=rps,
+        served=report["served"] if report else None,
         latency_ms=latency or {},
         errors=errors,
         cpu_s_per_1k=cpu_1k,
@@ -434,7 +439,30 @@ def run_profile(name: str, profile: Profile, log: Any = None) -> dict[str, Any]:
         "cpus": len(cpus()),
         "elapsed_s": round(time.time() - started),
         "runs": runs,
+        "steady": steady_searches(profile, specs) if profile.steady_search else [],
     }
+
+
+def steady_searches(profile: Profile, specs: Sequence[Spec]) -> list[dict[str, Any]]:
+    """For each swept semi-space: the OOM benchmark's steady search (bench/run.py), the memory side of the trade-off."""
+    found: list[dict[str, Any]] = []
+    steady = replace(bench_run.PROFILES["full"], steady_seconds=12.0)
+    for spec in specs:
+        if spec.base != "sidecar" or "NODE_HEAP_SEMI_SPACE" not in spec.settings:
+            continue
+        bench_run.SIDECAR_SETTINGS.clear()
+        bench_run.SIDECAR_SETTINGS.update(spec.settings)
+        try:
+            for major in profile.majors:
+                for size in profile.sizes_mib:
+                    search = bench_run.search_steady("sidecar", major, size, steady, log=lambda run: None)
+                    if search is not None:
+                        found.append(
+                            {**search, "strategy": spec.label, "semi_space": spec.settings["NODE_HEAP_SEMI_SPACE"]}
+                        )
+        finally:
+            bench_run.SIDECAR_SETTINGS.clear()
+    return found
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -490,7 +518,7 @@ def main() -> int:
     out = args.out or RESULTS / f"service-{args.profile}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")
-    print(render_service(data, out.with_suffix(".png")))
+    print(render_service(data, out.with_suffix(".png"), data.get("steady")))
     print(f"\nraw: {out}")
     return 0
 

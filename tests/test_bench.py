@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from bench import report_service
 from bench import run as bench_run
+from bench import service as bench_service
 from bench.report import goals_table, render_tables
 
 
@@ -138,3 +140,108 @@ def test_sidecar_hints(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bench_run.hints_for("leak", None) == {}
     monkeypatch.setattr(bench_run, "SIDECAR_SETTINGS", {"NODE_HEAP_HEADROOM_RATIO": "0"})
     assert bench_run.hints_for("cluster", 2) == {"NODE_HEAP_PROCESSES": "3", "NODE_HEAP_HEADROOM_RATIO": "0"}
+
+
+def service(strategy: str, round_no: int, rps: float, p99: float, gc: float, **extra: Any) -> dict[str, Any]:
+    """A service benchmark run (bench/service.py's record) with the figures the report reads."""
+    return {
+        "workload": extra.get("workload", "typical"),
+        "strategy": strategy,
+        "major": 22,
+        "memory_mib": extra.get("size", 1024),
+        "cpu_quota": None,
+        "round": round_no,
+        "outcome": extra.get("outcome", "survived"),
+        "heap_size_limit_mib": 800.0,
+        "requests_per_s": rps,
+        "served": int(rps * 10),
+        "latency_ms": {"p50": p99 / 4, "p99": p99, "p99_9": p99 * 2},
+        "cpu_s_per_1k": 0.3,
+        "gc_share": gc,
+        "scavenges": 50,
+        "mark_compacts": 1,
+        "peak_rss_pct": 40.0,
+        "loadavg": [1.0, 1.5],
+        "semi_space_mib": 16,
+        "swept": False,
+    }
+
+
+def service_data(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"profile": "test", "elapsed_s": 1, "cpus": 2, "runs": runs, "settings": {}}
+
+
+class TestServiceGoals:
+    def test_ratios_are_paired_by_round(self) -> None:
+        """Round 0 is slow for everyone, round 1 fast: the per-round ratios are 1.0 and 1.0, whatever the medians."""
+        mine = [service("sidecar", 0, 100, 10, 0.01), service("sidecar", 1, 300, 10, 0.01)]
+        theirs = [service("node-default", 0, 100, 10, 0.02), service("node-default", 1, 300, 10, 0.02)]
+        assert report_service.paired_ratio(mine, theirs, report_service.rps) == 1.0
+
+    def test_met_against_the_best_survivor(self) -> None:
+        """The best surviving alternative is the recipe (1000 req/s); the sidecar does 990 (0.99x) with a p99
+        of 10.4 ms against 10 (1.04x) and less GC than Node's default: met."""
+        table = report_service.goals_table(
+            service_data(
+                [
+                    service("node-default", 0, 900, 12, 0.05),
+                    service("recipe-75", 0, 1000, 10, 0.03),
+                    service("percentage-75", 0, 2000, 5, 0.01, outcome="v8_abort"),  # faster, but did not survive
+                    service("sidecar", 0, 990, 10.4, 0.02),
+                ]
+            )
+        )
+        assert row(table, "req/s >= 0.98x")[1:] == [
+            "22",
+            "1024",
+            "typical",
+            "0.99x, 1.04x recipe-75; GC 2.0 % vs 5.0 %",
+            "yes",
+        ]
+
+    def test_missed_on_latency_and_gc(self) -> None:
+        """Fast enough (1.00x) but a p99 1.10x the best, and more GC than Node's default: missed."""
+        table = report_service.goals_table(
+            service_data([service("node-default", 0, 1000, 10, 0.02), service("sidecar", 0, 1000, 11, 0.03)])
+        )
+        assert row(table, "req/s >= 0.98x")[4:] == ["1.00x, 1.10x node-default; GC 3.0 % vs 2.0 %", "**no**"]
+
+    def test_alloc_heavy_needs_ten_percent(self) -> None:
+        """At 2 GiB on the allocation-heavy service, 1.08x Node's default misses the 1.10x goal."""
+        runs = [
+            service("node-default", 0, 500, 20, 0.1, workload="alloc-heavy", size=2048),
+            service("sidecar", 0, 540, 18, 0.05, workload="alloc-heavy", size=2048),
+        ]
+        table = report_service.goals_table(service_data(runs))
+        assert row(table, "alloc-heavy, >= 2 GiB")[4:] == ["1.08x", "**no**"]
+
+    def test_sidecar_that_does_not_survive_is_named(self) -> None:
+        """A sidecar run that ended any other way than surviving fails the goal and says how it ended."""
+        runs = [service("node-default", 0, 500, 20, 0.1), service("sidecar", 0, 0, 0, 0, outcome="hang")]
+        table = report_service.goals_table(service_data(runs))
+        assert row(table, "sidecar survives every run")[4:] == ["**HANG** 1", "**no**"]
+
+
+class TestServiceSpecs:
+    def test_variant_spec(self) -> None:
+        """A strategy spec carries sidecar settings, NODE_OPTIONS flags and environment apart."""
+        spec = bench_service.parse_spec("sidecar+NODE_HEAP_SEMI_SPACE=32+--v8-pool-size=1+UV_THREADPOOL_SIZE=1")
+        assert (spec.base, spec.settings, spec.node_options, spec.env) == (
+            "sidecar",
+            {"NODE_HEAP_SEMI_SPACE": "32"},
+            ("--v8-pool-size=1",),
+            {"UV_THREADPOOL_SIZE": "1"},
+        )
+
+    def test_sidecar_setting_on_another_strategy(self) -> None:
+        """NODE_HEAP_* settings only mean something to the sidecar."""
+        with pytest.raises(ValueError, match="NODE_HEAP_SEMI_SPACE is a sidecar setting"):
+            bench_service.parse_spec("node-default+NODE_HEAP_SEMI_SPACE=32")
+
+    def test_rounds_rotate_the_order(self) -> None:
+        """Every cell of a profile is visited once per round; alloc-heavy only from its smallest size."""
+        profile = bench_service.PROFILES["full"]
+        visited = bench_service.cells(profile)
+        assert ("alloc-heavy", 20, 1024, None) not in visited
+        assert ("alloc-heavy", 20, 2048, None) in visited
+        assert len(visited) == 4 * (4 + 2)
