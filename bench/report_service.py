@@ -209,13 +209,16 @@ def render_chart(data: dict[str, Any], path: Path, steady: list[dict[str, Any]] 
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     runs = data["runs"]
-    sweep = sorted({int(r["semi_space_mib"]) for r in runs if r.get("swept")})
-    panels = 2 if sweep else 1
+    sweep = len([s for s in strategies_in(runs) if s.startswith("sidecar")]) > 1
+    panels = 3 if sweep else 1
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.8), squeeze=False)
     ax = axes[0][0]
     colors = {"node-default": "#999999", "recipe-75": "#e69f00", "percentage-75": "#cc79a7", "sidecar": "#0072b2"}
     keys = [c for c in cells(data) if c[3] is None]
-    strategies = [s for s in strategies_in(runs) if s in colors]
+    strategies = strategies_in(runs)
+    palette = ["#009e73", "#56b4e9", "#d55e00", "#f0e442", "#000000", "#882255"]
+    for index, variant in enumerate(s for s in strategies if s not in colors):
+        colors[variant] = palette[index % len(palette)]
     width = 0.8 / max(len(strategies), 1)
     for index, strategy in enumerate(strategies):
         values = []
@@ -232,45 +235,57 @@ def render_chart(data: dict[str, Any], path: Path, steady: list[dict[str, Any]] 
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     if sweep:
-        ax = axes[0][1]
-        for major in sorted({r["major"] for r in runs}):
-            for size in sorted({r["memory_mib"] for r in runs}):
-                points = []
-                for semi in sweep:
-                    mine = [
-                        r
-                        for r in runs
-                        if r.get("swept") and (r["major"], r["memory_mib"], r["semi_space_mib"]) == (major, size, semi)
-                    ]
-                    default = [
-                        r for r in runs if (r["major"], r["memory_mib"], r["strategy"]) == (major, size, "node-default")
-                    ]
-                    ratio = paired_ratio(mine, default, rps)
-                    if ratio is not None:
-                        points.append((semi, ratio))
-                if points:
-                    ax.plot(
-                        [p[0] for p in points], [p[1] for p in points], marker="o", label=f"Node {major}, {size} MiB"
-                    )
-                    for semi, ratio in points:
-                        live = [
-                            s["largest_surviving_live_pct"]
-                            for s in steady or []
-                            if (s["major"], s["memory_mib"], str(s.get("semi_space"))) == (major, size, str(semi))
-                        ]
-                        if live and live[0] is not None:
-                            ax.annotate(
-                                f"{live[0]:.0f}%", (semi, ratio), fontsize=7, xytext=(3, 3), textcoords="offset points"
-                            )
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sweep, [str(s) for s in sweep])
-        ax.minorticks_off()
-        ax.set_xlabel("semi-space (MiB)")
-        ax.set_ylabel("requests/s relative to node-default")
-        ax.set_title("Semi-space trade-off (labels: largest surviving live set)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        trade_off(axes[0][1], axes[0][2], data, steady)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def trade_off(speed_ax: Any, gc_ax: Any, data: dict[str, Any], steady: list[dict[str, Any]] | None) -> None:
+    """Per (major, size): each sidecar variant at the semi-space it ran with, its requests/s relative
+    to node-default (labelled with its largest surviving live set, when searched) and its GC share."""
+    runs = data["runs"]
+    variants = [s for s in strategies_in(runs) if s.startswith("sidecar")]
+    ticks: set[int] = set()
+    for workload, major, size, quota in cells(data):
+        if quota is None:
+            here = [r for r in runs if cell_of(r) == (workload, major, size, quota)]
+            default = [r for r in here if r["strategy"] == "node-default"]
+            points = []
+            for variant in variants:
+                mine = [r for r in here if r["strategy"] == variant and r["outcome"] == "survived"]
+                semi = _median([r["semi_space_mib"] for r in mine if r.get("semi_space_mib")])
+                ratio = paired_ratio(mine, default, rps)
+                gc = _median([r["gc_share"] for r in mine if r.get("gc_share") is not None])
+                live = [
+                    x["largest_surviving_live_pct"]
+                    for x in steady or []
+                    if (x["major"], x["memory_mib"], x["strategy"]) == (major, size, variant)
+                ]
+                if semi is not None and ratio is not None:
+                    points.append((semi, ratio, 100 * (gc or 0), live[0] if live else None))
+                    ticks.add(int(semi))
+            if not points:
+                continue
+            points.sort()
+            label = f"{workload}, Node {major}, {size} MiB"
+            speed_ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+            gc_ax.plot([p[0] for p in points], [p[2] for p in points], marker="o", label=label)
+            for semi, ratio, _, live_pct in points:
+                if live_pct is not None:
+                    speed_ax.annotate(
+                        f"{live_pct:.0f}%", (semi, ratio), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                    )
+    for ax, ylabel, title in (
+        (speed_ax, "requests/s relative to node-default", "Semi-space vs requests/s (label: surviving live set)"),
+        (gc_ax, "GC time (% of the run)", "Semi-space vs GC time"),
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(ticks), [str(t) for t in sorted(ticks)])
+        ax.minorticks_off()
+        ax.set_xlabel("semi-space (MiB)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    speed_ax.axhline(1.0, color="black", linewidth=0.8)

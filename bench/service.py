@@ -112,11 +112,12 @@ PROFILES = {
     "cpu": Profile(
         (22, 24),
         (1024,),
-        ("typical",),
+        ("typical", "alloc-heavy"),
         ("sidecar", "sidecar+--v8-pool-size=1+UV_THREADPOOL_SIZE=1"),
-        3,
+        5,
         8.0,
         cpu_quotas=(0.25, 0.5, 1.0),
+        alloc_heavy_min_mib=0,
         server_cpus="0,1",
     ),
 }
@@ -512,9 +513,13 @@ def main() -> int:
         return 2
     from bench.report_service import render_service  # noqa: PLC0415 (matplotlib: only when drawing)
 
+    narrowed = any(
+        getattr(args, name) for name in ("majors", "sizes", "workloads", "strategies", "rounds", "seconds", "cpu_quota")
+    )
     data = run_profile(
         args.profile, profile, log=lambda run: print(json.dumps(asdict(run)), file=sys.stderr, flush=True)
     )
+    data["narrowed"] = narrowed
     out = args.out or RESULTS / f"service-{args.profile}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")

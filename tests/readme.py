@@ -1,6 +1,7 @@
-"""The README's generated blocks: the configuration table (from settings.py) and the benchmark's
-tables (from bench/results/full.json). `python -m tests.readme` rewrites them;
-tests/test_readme.py fails when they are stale."""
+"""The README's generated blocks: the configuration table (from settings.py), the OOM benchmark's
+tables (from bench/results/full.json) and the service benchmark's (bench/results/service-full.json,
+else service-short.json; then every service-sweep*.json and service-cpu*.json).
+`python -m tests.readme` rewrites them; tests/test_readme.py fails when they are stale."""
 
 from __future__ import annotations
 
@@ -9,12 +10,47 @@ import re
 import sys
 from pathlib import Path
 
+from bench import report_service
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
-BENCH_RESULTS = REPO / "bench" / "results" / "full.json"
+RESULTS = REPO / "bench" / "results"
+BENCH_RESULTS = RESULTS / "full.json"
+SERVICE_COMMANDS = {
+    "full": "make bench-service-full",
+    "short": "make bench",
+    "sweep": ".venv/bin/python -m bench.service --profile sweep",
+    "cpu": ".venv/bin/python -m bench.service --profile cpu",
+}
+
+
+def _versions(runs: list[dict[str, object]]) -> str:
+    return ", ".join(sorted({str(r["node"]) for r in runs}, key=lambda v: int(v.lstrip("v").split(".")[0])))
+
+
+def _service_part(path: Path, title: str) -> str:
+    data = json.loads(path.read_text())
+    command = SERVICE_COMMANDS.get(data["profile"], "python -m bench.service")
+    narrowed = " (narrowed on the command line)" if data.get("narrowed") else ""
+    head = (
+        f"{title}: Node {_versions(data['runs'])}; `{command}`{narrowed}, {data['elapsed_s'] // 60} minutes, "
+        f"raw figures in `bench/results/{path.name}`."
+    )
+    chart = path.with_suffix(".png")
+    picture = f"\n\n![{title}](bench/results/{chart.name})" if chart.exists() else ""
+    return head + picture + "\n\n" + report_service.render_tables(data)
+
+
+def service_block() -> str:
+    main = RESULTS / "service-full.json"
+    if not main.exists():
+        main = RESULTS / "service-short.json"
+    parts = [_service_part(main, "**Service benchmark**")]
+    parts += [_service_part(p, "**Semi-space sweep**") for p in sorted(RESULTS.glob("service-sweep*.json"))]
+    parts += [_service_part(p, "**CPU quota**") for p in sorted(RESULTS.glob("service-cpu*.json"))]
+    return "\n\n".join(parts)
 
 
 def results_block() -> str:
@@ -43,7 +79,8 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
-    return replace_block(text, "results", results_block())
+    text = replace_block(text, "results", results_block())
+    return replace_block(text, "service-results", service_block())
 
 
 if __name__ == "__main__":

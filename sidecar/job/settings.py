@@ -247,9 +247,9 @@ VARS: tuple[Var, ...] = (
         "The young generation (`--max-semi-space-size`; it holds 3 x the semi-space). `speed`: the "
         "larger of what this Node line picks by itself in a container of this size and 3/55 of the "
         "heap budget (16 MiB in a 1 GiB task, 32 in 2 GiB), at most 64 MiB: fewer scavenges, the "
-        "benchmark's choice. `node`: what Node picks by itself. `memory`: 3/128 of the budget, at "
-        "most 16 MiB (the most old space, more scavenges). A number: that semi-space in MiB (V8 "
-        "rounds it up to a power of two).",
+        "benchmark's choice. `node`: what Node picks by itself. `memory`: 0.1.0's rule, 3/128 of the "
+        "budget, at most 16 MiB (below Node's own on Node 24 and 26: more old space, more scavenges). "
+        "A number: that semi-space in MiB (V8 rounds it up to a power of two).",
     ),
     Var(
         "on_error",

@@ -48,7 +48,8 @@ class NodeProfile:
 # bench/results/calibration.json (docs/calibration.md): RssFile 35.2 / 39.0 / 37.1 / 39.7 MiB;
 # fitted leak peak = 9.9 / 9.4 / 9.0 / 9.6 MiB + 1.040 / 1.039 / 1.055 / 1.055 x old space.
 # Figures are rounded up: binary to the next 2 MiB, base to 12 MiB, the ratio to the next whole
-# percent plus one point. Own semi-space (calibration.json `young_generation`): 1 MiB up to 512 MiB,
+# percent plus one point. Own semi-space (calibration.json `young_generation`, on 20.20.2, 22.23.5,
+# 24.22.3 and 26.12.1): 1 MiB up to 512 MiB,
 # then 4 / 8 / 16 MiB at 1024 / 2048 / 4096 MiB (20, 22); 16 / 32 / 64 MiB (24); 4 MiB at 512,
 # then 8 / 16 / 32 MiB (26).
 _MEASURED = {

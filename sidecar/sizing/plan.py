@@ -11,11 +11,11 @@ semi-spaces and the new large-object space), and the semi-space is set explicitl
 `YoungRule` (NODE_HEAP_SEMI_SPACE):
 - `node`: what this Node line picks by itself in a container of this memory (never fewer
   scavenges than Node's default);
-- `speed`: the larger of that and 3/55 of the isolate's budget (a 16 MiB semi-space from a 1 GiB
-  task on), at most 64 MiB: the
-  benchmark's choice (bench/service.py, README "Measured results");
-- `memory`: 3/128 of the budget, at most 16 MiB (Node 20's rule for its own old space): the
-  smallest young generation, the most old space;
+- `speed` (the default): the larger of that and 3/55 of the isolate's budget, at most 64 MiB (a
+  16 MiB semi-space from a 1 GiB task, 32 from 2 GiB): fewer scavenges and less GC time for a
+  few percent of old space (bench/service.py, README "Young generation: speed and memory");
+- `memory`: 0.1.0's rule, 3/128 of the budget, at most 16 MiB (Node 20's ratio on its own old
+  space): below Node's own on Node 24 and 26, so more old space there;
 - a number of MiB: that semi-space (V8 rounds it up to a power of two).
 The young-generation allowance is a continuous function of the isolate's budget that grows by
 at most 1 MiB per MiB, so the old space never shrinks as memory grows; the semi-space is the
