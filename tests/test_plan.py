@@ -224,6 +224,10 @@ class TestYoungGenerationRules:
         allowance is 48 + 23 = 71: still a 16 MiB semi-space, and the old space does not drop."""
         plan = plan_heap(1050, Knobs(semi_space=NODE), NODE24)
         assert (plan.semi_space_mib, plan.young_mib, plan.node_semi_space_mib) == (16, 71, 32)
+        assert plan.semi_space_rule == (
+            "NODE_HEAP_SEMI_SPACE=node: Node's own semi-space, climbing to Node's 32 MiB from 1025 MiB (so the old "
+            "space never shrinks); Node 24 picks 32 MiB by itself in 1050 MiB"
+        )
         assert plan.heap_mib == 770  # 907 - 12 - 71 = 824 = 770 + 54
         assert plan_heap(1024, Knobs(semi_space=NODE), NODE24).heap_mib == 769
 

@@ -210,6 +210,9 @@ def _young(
         cap = max(per_isolate // MAX_YOUNG_SHARE, 3 * MIN_SEMI_SPACE_MIB)
         if allowance > cap:
             allowance, why = cap, f"{why}, limited to a quarter of the budget"
+        elif _semi_in(allowance) < own:
+            start = node_band_start_mib(profile, own)
+            why = f"{why}, climbing to Node's {own} MiB from {start} MiB (so the old space never shrinks)"
         semi = _semi_in(allowance)
     origin = f"{why}; semi-space {semi} MiB uses {3 * semi}"
     return semi, allowance, origin, f"NODE_HEAP_SEMI_SPACE={rule.value}: {why}; {node_says}"
