@@ -35,11 +35,12 @@ def _service_part(path: Path, title: str) -> str:
     command = SERVICE_COMMANDS.get(data["profile"], "python -m bench.service")
     narrowed = " (narrowed on the command line)" if data.get("narrowed") else ""
     head = (
-        f"{title}: Node {_versions(data['runs'])}; `{command}`{narrowed}, {data['elapsed_s'] // 60} minutes, "
-        f"raw figures in `bench/results/{path.name}`."
+        f"{title}: Node {_versions(data['runs'])} on {data.get('cpus', 2)} vCPU, 24 GiB, Linux 6.18 x86_64, "
+        f"cgroup v1; `{command}`{narrowed}, {data['elapsed_s'] // 60} minutes, raw figures in "
+        f"`bench/results/{path.name}`."
     )
     chart = path.with_suffix(".png")
-    picture = f"\n\n![{title}](bench/results/{chart.name})" if chart.exists() else ""
+    picture = f"\n\n![{title.strip('*')}](bench/results/{chart.name})" if chart.exists() else ""
     return head + picture + "\n\n" + report_service.render_tables(data)
 
 
