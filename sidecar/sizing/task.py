@@ -129,3 +129,21 @@ def long_running_others(
         else:
             running.append(facts)
     return running, skipped
+
+
+def infer_init_container(containers: dict[str, ContainerFacts]) -> str | None:
+    """This init container's name when `${uri}` could not say it: the one non-essential container
+    that others wait on to exit (SUCCESS or COMPLETE), as the task definition wires it."""
+    waited_on = {
+        name
+        for facts in containers.values()
+        if facts.defined is not None
+        for name, condition in facts.defined.depends_on
+        if condition.upper() in EXITS_BEFORE
+    }
+    found = [
+        name
+        for name in waited_on
+        if name in containers and containers[name].defined is not None and containers[name].defined.essential is False  # type: ignore[union-attr]
+    ]
+    return found[0] if len(found) == 1 else None
