@@ -22,6 +22,9 @@ T = TypeVar("T")
 
 # Below this a socket timeout only produces an immediate, confusing error; the budget is spent.
 _MIN_TIMEOUT_S = 0.01
+# How long past the deadline a source is still waited for: the libraries are told the deadline too and
+# usually stop just at it, with a message worth more than "no answer".
+GRACE_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,10 @@ class Deadline:
     def cap(self, seconds: float) -> float:
         """`seconds`, or what is left of the budget when that is less (never below 10 ms)."""
         return max(_MIN_TIMEOUT_S, min(seconds, self.remaining()))
+
+    def remaining_with_grace(self) -> float:
+        """What is left of the budget plus GRACE_S: one grace period shared by every wait, not one each."""
+        return max(0.0, self.started + self.seconds + GRACE_S - time.monotonic())
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -74,7 +81,7 @@ class Background(Generic[T]):
     def wait(self, deadline: Deadline) -> Bounded[T]:
         """The outcome, or an unfinished one when the budget runs out first (the thread is left behind:
         daemon threads do not hold the exit, and whatever it does later is not seen)."""
-        self._thread.join(deadline.remaining())
+        self._thread.join(deadline.remaining_with_grace())
         return self._outcome if self._outcome.finished else Bounded()
 
 

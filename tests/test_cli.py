@@ -7,59 +7,17 @@ code, its JSON events on stdout, its one-line error on stderr and the env file i
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.runs import Result, run_cli
 from tests.servers import EcsJsonStub, MotoServer, TmdsStub, ecs_payload
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 NO_MEMINFO_TREE = FIXTURES / "cgroup" / "v2-only-no-memory-controller"
-
-
-class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.code = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        # JSON lines (run); `explain --json` prints one indented document instead.
-        self.events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"')]
-
-    def event(self, name: str) -> dict[str, Any]:
-        found = [e for e in self.events if e["event"] == name]
-        assert len(found) == 1, (name, self.stdout, self.stderr)
-        event: dict[str, Any] = found[0]
-        return event
-
-    def names(self) -> list[str]:
-        return [e["event"] for e in self.events]
-
-
-def run_cli(tmp_path: Path, *args: str, **env: str) -> Result:
-    """`python -m sidecar ARGS` with only `env` (plus PATH and a local-only AWS setup)."""
-    empty = tmp_path / "aws-empty"
-    empty.write_text("")
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NODE_HEAP_ENV_FILE": str(tmp_path / "node-heap.env"),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
-        env={**base, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Result(proc)
 
 
 def fargate(memory_mib: int = 512, *, extra: list[dict[str, Any]] | None = None) -> tuple[Any, Any]:

@@ -6,6 +6,7 @@ read from those files by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -23,12 +24,27 @@ FARGATE_TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa26
 EC2_TASK_ARN = "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c"
 CURL_IMAGE_ECR = "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest"
 
-FARGATE_CURL_IMAGE = ContainerMetadata("curl-image", "NORMAL", None, "curlimages/curl", "RUNNING")
-FARGATE_APP = ContainerMetadata("fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING")
-EC2_PAUSE = ContainerMetadata(
-    "~internal~ecs~pause", "CNI_PAUSE", None, "amazon/amazon-ecs-pause:0.1.0", "RESOURCES_PROVISIONED"
+FARGATE_CURL_IMAGE = ContainerMetadata(
+    "curl-image", "NORMAL", None, "curlimages/curl", "RUNNING", "bfa2636268144d039771334145e490c5-1117626119"
 )
-EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+FARGATE_APP = ContainerMetadata(
+    "fargate-app",
+    "NORMAL",
+    None,
+    "public.ecr.aws/docker/library/httpd:latest",
+    "RUNNING",
+    "bfa2636268144d039771334145e490c5-3681984407",
+)
+EC2_PAUSE = ContainerMetadata(
+    "~internal~ecs~pause",
+    "CNI_PAUSE",
+    None,
+    "amazon/amazon-ecs-pause:0.1.0",
+    "RESOURCES_PROVISIONED",
+    "598cba581fe3f939459eaba1e071d5c93bb2c49b7d1ba7db6bb19deeb70d8e38",
+)
+EC2_CURL_ID = "ee08638adaaf009d78c248913f629e38299471d45fe7dc944d1039077e3424ca"
+EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", EC2_CURL_ID)
 
 
 def ec2_task(*, url: str = "task", self_name: str | None = None, memory_mib: int | None = None) -> TaskMetadata:
@@ -85,7 +101,9 @@ class TestParseTask:
         doc = ecs_payload("fargate-task-metadata.json")
         doc["Containers"][0]["Limits"]["Memory"] = 64  # changed: curl-image gets a 64 MiB hard limit
         assert metadata.parse_task(doc).containers == (
-            ContainerMetadata("curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING"),
+            ContainerMetadata(
+                "curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING", "bfa2636268144d039771334145e490c5-1117626119"
+            ),
             FARGATE_APP,
         )
 
@@ -214,7 +232,7 @@ class TestParseTask:
         doc["Containers"][1]["Limits"]["Memory"] = "128"  # changed: curl's Limits.Memory to a string
         task = metadata.parse_task(doc)
         assert (task.containers, task.problems) == (
-            (EC2_PAUSE, ContainerMetadata("curl", "NORMAL", None, CURL_IMAGE_ECR, "RUNNING")),
+            (EC2_PAUSE, ContainerMetadata("curl", "NORMAL", None, CURL_IMAGE_ECR, "RUNNING", EC2_CURL_ID)),
             ("task Containers[1]: Containers[Name=curl].Limits.Memory='128': expected a whole number of MiB",),
         )
 
@@ -230,12 +248,16 @@ class TestParseContainer:
     def test_fargate_container(self) -> None:
         """The Fargate container example has a 128 MiB hard limit."""
         assert metadata.parse_container(ecs_payload("fargate-container-metadata.json")) == (
-            ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+            ContainerMetadata(
+                "curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", "cd189a933e5849daa93386466019ab50-2495160603"
+            )
         )
 
     def test_ec2_container(self) -> None:
         """The EC2 container example has Limits.Memory 128."""
-        assert metadata.parse_container(ecs_payload("ec2-container-metadata.json")) == EC2_CURL
+        assert metadata.parse_container(ecs_payload("ec2-container-metadata.json")) == dataclasses.replace(
+            EC2_CURL, docker_id="ea32192c8553fbff06c9340478a2ff089b2bb5646fb718b4ee206641c9086d66"
+        )
 
     def test_only_name(self) -> None:
         """Every field but Name is optional."""
@@ -255,7 +277,8 @@ class TestParseContainer:
         doc = ecs_payload("ec2-container-metadata.json")
         doc["Limits"] = limits  # changed: the container Limits object
         container = metadata.parse_container(doc)
-        assert container is not None and container.memory_mib == expected
+        assert container is not None
+        assert container.memory_mib == expected
 
     @pytest.mark.parametrize(
         ("change", "message"),

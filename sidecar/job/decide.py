@@ -73,13 +73,14 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
     containers = list_containers(metadata, api)
     self_name = gathered.self_name
     if self_name is None and settings.memory_mib is None:
-        self_name = infer_init_container(containers)
-        if self_name is not None:
+        metadata_id = settings.metadata_uri.rsplit("/", 1)[-1] if settings.metadata_uri else None
+        inferred = infer_init_container(containers, metadata_id)
+        if inferred is not None:
+            self_name, how = inferred
             notices.append(
                 Notice(
                     "init_container_inferred",
-                    f"this container's name was not read from task metadata; taken to be {self_name!r}, "
-                    "the non-essential container the others wait on to exit",
+                    f"this container's name was not read from task metadata; taken to be {self_name!r}: {how}",
                 )
             )
     definition_known = api is not None and api.task_definition is not None

@@ -20,7 +20,7 @@ from sidecar.job.settings import EcsApi, Settings
 from sidecar.sources.cgroup import CgroupMemory, read_cgroup_memory
 from sidecar.sources.ecs_api import ApiResult, fetch_task_from_api
 from sidecar.sources.meminfo import read_mem_total
-from sidecar.sources.metadata import ContainerMetadata, TaskMetadata, fetch_own_container, fetch_task, make_session
+from sidecar.sources.metadata import TaskMetadata, fetch_own_container, fetch_task, make_session
 
 T = TypeVar("T")
 _PROBLEMS_SHOWN = 5  # a report names this many failed fields, then counts the rest
@@ -98,14 +98,17 @@ def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | N
     if settings.metadata_uri is None:
         return None, None, SourceReport(source, "skipped", "ECS_CONTAINER_METADATA_URI_V4 is not set", 0)
     uri = settings.metadata_uri
-    session = make_session(deadline)
     started = time.monotonic()
-    task_step = within(deadline, lambda: fetch_task(uri, session, deadline), name="tmds-task")
-    own_step: Bounded[ContainerMetadata] = Bounded()
-    if not deadline.expired():
-        own_step = within(deadline, lambda: fetch_own_container(uri, session, deadline), name="tmds-self")
-    if task_step.finished and own_step.finished:
-        session.close()  # an abandoned request may still use it otherwise
+    # Both at once, each with its own session: a stall on one costs the other nothing.
+    sessions = (make_session(deadline), make_session(deadline))
+    task_reader = Background(lambda: fetch_task(uri, sessions[0], deadline), name="tmds-task")
+    own_reader = Background(lambda: fetch_own_container(uri, sessions[1], deadline), name="tmds-self")
+    task_step, own_step = task_reader.wait(deadline), own_reader.wait(deadline)
+    # A session whose request was abandoned is left open: its thread may still be in it.
+    if task_step.finished:
+        sessions[0].close()
+    if own_step.finished:
+        sessions[1].close()
 
     parts: list[str] = []
     failed: list[str] = []
@@ -118,7 +121,8 @@ def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | N
         parts.append(f"this container is {own.name!r}")
     status = "ok" if not failed else "partial" if parts else "failed"
     detail = "; ".join(parts + _summarised(failed))
-    timed_out = not (task_step.finished and own_step.finished)
+    # Cut short by the deadline: abandoned, or failed with the budget spent (timeouts are cut to it).
+    timed_out = not (task_step.finished and own_step.finished) or (bool(failed) and deadline.expired())
     report = SourceReport(source, status, detail, _ms(started), timed_out=timed_out)
     return task, own.name if own is not None else None, report
 
@@ -164,7 +168,8 @@ def _read_api(
     answered = [n for n, part in (("DescribeTasks", api.task), ("DescribeTaskDefinition", api.task_definition)) if part]
     detail = "; ".join([f"answered: {', '.join(answered) or 'none'}", *_summarised(list(api.errors))])
     status = "failed" if not answered else "partial" if api.errors else "ok"
-    return api, SourceReport(source, status, detail, _ms(started), timed_out=not step.finished)
+    timed_out = not step.finished or (bool(api.errors) and deadline.expired())
+    return api, SourceReport(source, status, detail, _ms(started), timed_out=timed_out)
 
 
 def _read_local(settings: Settings, into: dict[str, tuple[SourceReport, Any]]) -> None:

@@ -31,6 +31,7 @@ CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 2.0
 MAX_BODY_BYTES = 1 << 20  # a /task answer is a few KiB; anything near this is not TMDS
 _CHUNK_BYTES = 16384
+_MIN_ATTEMPT_S = 0.05  # a TMDS answer takes milliseconds; an attempt with less left than this is pointless
 
 
 class DeadlineRetry(Retry):
@@ -48,7 +49,11 @@ class DeadlineRetry(Retry):
         return backoff if self.deadline is None else min(backoff, self.deadline.remaining())
 
     def is_exhausted(self) -> bool:
-        return bool(super().is_exhausted()) or (self.deadline is not None and self.deadline.expired())
+        # No retry whose backoff (plus a minimal attempt) would end past the deadline: stop now and
+        # report the last answer, rather than be cut off mid-attempt with nothing to say.
+        if self.deadline is not None and self.deadline.remaining() < float(super().get_backoff_time()) + _MIN_ATTEMPT_S:
+            return True
+        return bool(super().is_exhausted())
 
 
 # The agent answers 404 while a container is still being registered and 5xx while it holds
@@ -75,6 +80,7 @@ class ContainerMetadata:
     memory_mib: int | None  # Limits.Memory; None when absent or 0 (no hard limit), or unreadable
     image: str | None
     known_status: str | None
+    docker_id: str | None = None  # on Fargate also the id at the end of ECS_CONTAINER_METADATA_URI_V4
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,7 @@ def parse_container(
         memory_mib=_limit_mib(doc, url, label or f"Containers[Name={name}].Limits.Memory", problems),
         image=_str(doc, "Image", url, problems),
         known_status=_str(doc, "KnownStatus", url, problems),
+        docker_id=_str(doc, "DockerId", url, problems),
     )
 
 
