@@ -24,7 +24,8 @@ class TargetError(SidecarError):
 
 
 class NoLimitError(SidecarError):
-    """No memory limit was found for the Node container (raised in `closed` mode only)."""
+    """No trustworthy memory limit for the Node container: none at all, or only the machine's MemTotal
+    (raised in `closed` mode only)."""
 
     exit_code = 4
 
@@ -39,6 +40,12 @@ class OutputError(SidecarError):
     """The env file could not be written."""
 
     exit_code = 6
+
+
+class PinError(SidecarError):
+    """The app's own heap flag gives more old space than the container holds (raised in `closed` mode only)."""
+
+    exit_code = 7
 
 
 class SourceError(SidecarError):

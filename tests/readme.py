@@ -1,6 +1,7 @@
 """The README's generated blocks: the configuration table (from settings.py), the OOM benchmark's
-tables (from bench/results/full.json) and the service benchmark's (bench/results/service-full.json,
-else service-short.json; then every service-sweep*.json and service-cpu*.json).
+tables (from bench/results/full.json), the fault suite's (bench/results/faults.json) and the
+service benchmark's (bench/results/service-full.json, else service-short.json; then every
+service-sweep*.json and service-cpu*.json).
 `python -m tests.readme` rewrites them; tests/test_readme.py fails when they are stale."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bench import report_service
+from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
 
@@ -18,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results"
 BENCH_RESULTS = RESULTS / "full.json"
+FAULT_RESULTS = RESULTS / "faults.json"
 SERVICE_COMMANDS = {
     "full": "make bench-service-full",
     "short": "make bench",
@@ -78,8 +81,17 @@ def replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+def faults_block() -> str:
+    data = json.loads(FAULT_RESULTS.read_text())
+    return (
+        f"NODE_HEAP_DEADLINE_S={data['deadline_s']:g}, {data['repeats']} runs per fault and mode, Python "
+        f"{data['python']}, on the 2-vCPU machine of the benchmark.\n\n" + render_faults_table(data)
+    )
+
+
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
+    text = replace_block(text, "faults", faults_block())
     text = replace_block(text, "results", results_block())
     return replace_block(text, "service-results", service_block())
 

@@ -112,26 +112,57 @@ class TestProfileFor:
             0.07,
             64,
             "largest measured figures of Node 20-26; assumes >= 19.2 (every supported line)",
-            32,  # the smallest ratios: the largest semi-space any line picks by itself (24, and 26 in low memory)
-            64,
+            min_start_old_mib=12,
+            # the smallest ratios: the largest semi-space any line picks by itself (24, and 26 in low memory)
+            own_semi_ratio=32,
+            own_semi_low_ratio=64,
         )
 
     @pytest.mark.parametrize(
         ("version", "expected"),
         [
             pytest.param(
-                (20, None), NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2"), id="20"
+                (20, None),
+                NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", min_start_old_mib=8),
+                id="20",
             ),
             pytest.param(
                 (22, 11),
-                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3"),
+                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", min_start_old_mib=12),
                 id="22.11",
             ),
             pytest.param(
-                (24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", 32, 256), id="24.6"
+                (24, 6),
+                NodeProfile(
+                    "Node 24",
+                    24,
+                    True,
+                    38,
+                    12,
+                    0.07,
+                    64,
+                    "measured on 24.21.0",
+                    min_start_old_mib=12,
+                    own_semi_ratio=32,
+                ),
+                id="24.6",
             ),
             pytest.param(
-                (26, None), NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", 64, 64), id="26"
+                (26, None),
+                NodeProfile(
+                    "Node 26",
+                    26,
+                    True,
+                    40,
+                    12,
+                    0.07,
+                    32,
+                    "measured on 26.10.0",
+                    min_start_old_mib=10,
+                    own_semi_ratio=64,
+                    own_semi_low_ratio=64,
+                ),
+                id="26",
             ),
         ],
     )
@@ -155,8 +186,20 @@ class TestProfileFor:
     @pytest.mark.parametrize(
         ("version", "expected"),
         [
-            pytest.param((28, None), NodeProfile("Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED, 32, 64), id="28"),
-            pytest.param((23, 1), NodeProfile("Node 23", 23, True, 40, 12, 0.07, 64, NOT_MEASURED, 32, 64), id="23"),
+            pytest.param(
+                (28, None),
+                NodeProfile(
+                    "Node 28", 28, True, 40, 12, 0.07, 64, NOT_MEASURED, own_semi_ratio=32, own_semi_low_ratio=64
+                ),
+                id="28",
+            ),
+            pytest.param(
+                (23, 1),
+                NodeProfile(
+                    "Node 23", 23, True, 40, 12, 0.07, 64, NOT_MEASURED, own_semi_ratio=32, own_semi_low_ratio=64
+                ),
+                id="23",
+            ),
         ],
     )
     def test_unmeasured_newer_major(self, version: tuple[int, int | None], expected: NodeProfile) -> None:
