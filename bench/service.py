@@ -434,13 +434,14 @@ def run_profile(name: str, profile: Profile, log: Any = None) -> dict[str, Any]:
                 if log:
                     log(run)
                 runs.append(asdict(run))
+    steady = steady_searches(profile, specs) if profile.steady_search else []
     return {
         "profile": name,
         "settings": asdict(profile),
         "cpus": len(cpus()),
-        "elapsed_s": round(time.time() - started),
+        "elapsed_s": round(time.time() - started),  # the steady searches included
         "runs": runs,
-        "steady": steady_searches(profile, specs) if profile.steady_search else [],
+        "steady": steady,
     }
 
 
