@@ -24,9 +24,11 @@ run: install
 	@if command -v node >/dev/null; then echo; echo "== . $(ENV_FILE) && exec node"; \
 		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; fi
 
-# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26.
+# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26, and
+# User-Mode Linux: a real Linux 6.1 kernel with cgroup v2 as a process (tests/cgroup2/).
 test-deps: install
 	@command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox >/dev/null; }
+	@test -x /usr/bin/linux.uml || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends user-mode-linux >/dev/null; }
 	$(PY) -m tests.nodes
 
 lint: install
