@@ -9,7 +9,7 @@ enforces `memory.max`/`memory.high` and counts `memory.events`. The host's cgrou
 What differs from a real host (measured, see the README's cgroup v2 section): one CPU, no swap, no
 network but `lo`, a fresh tmpfs on /tmp, and system calls and page faults several times slower
 (they go through ptrace), so wall times inside are not comparable with the host's.
-Guest memory is a file in /dev/shm; only the pages the guest touches use host memory.
+Guest memory is a file in /dev/shm (see `memory_dir`); only the pages the guest touches use host memory.
 Kernel parameters: Documentation/virt/uml/user_mode_linux_howto_v2.rst (`mem=`, `con*=fd:N`,
 `hostfs`, `uml_dir`, `umid`), Documentation/admin-guide/kernel-parameters.rst (`init=`, `--`).
 """
@@ -60,9 +60,17 @@ def uml_unavailable_reason() -> str | None:
     """Why no UML guest can be started here, or None when one can."""
     if not os.access(UML, os.X_OK):
         return f"{UML} is missing (apt-get install user-mode-linux; make test-deps does)"
-    if not Path("/dev/shm").is_dir():
-        return "/dev/shm is missing (UML keeps the guest's memory there)"
     return None
+
+
+def memory_dir(memory_mib: int) -> str:
+    """Where UML keeps the guest's RAM (a file it maps): /dev/shm when it can hold all of it, else
+    the temporary directory (a disk, slower), since a container's /dev/shm is often only 64 MiB."""
+    try:
+        shm = os.statvfs("/dev/shm")
+    except OSError:
+        return tempfile.gettempdir()
+    return "/dev/shm" if shm.f_bavail * shm.f_frsize >= memory_mib * 2**20 else tempfile.gettempdir()
 
 
 def run_in_guest(
@@ -106,7 +114,8 @@ def run_in_guest(
             err_fd = err.fileno() if stderr_fd is None else os.dup(stderr_fd)
             try:
                 started = time.monotonic()
-                _boot(_kernel_command(job_dir, memory_mib, console.fileno(), out_fd, err_fd), console, timeout_s)
+                command = _kernel_command(job_dir, memory_mib, console.fileno(), out_fd, err_fd)
+                _boot(command, console, timeout_s, memory_dir(memory_mib))
                 total_s = time.monotonic() - started
             finally:
                 for fd in {out_fd, err_fd} - {out.fileno(), err.fileno()}:
@@ -141,7 +150,7 @@ def _kernel_command(job_dir: Path, memory_mib: int, console_fd: int, out_fd: int
     ]
 
 
-def _boot(command: list[str], console: BinaryIO, timeout_s: float) -> None:
+def _boot(command: list[str], console: BinaryIO, timeout_s: float, ram_dir: str) -> None:
     """Run UML until the guest powers off, or kill it (and its helpers) after the timeout."""
     fds = sorted({int(arg.rsplit(":", 1)[1]) for arg in command if arg.startswith("con") and ",fd:" in arg})
     proc = subprocess.Popen(
@@ -150,7 +159,7 @@ def _boot(command: list[str], console: BinaryIO, timeout_s: float) -> None:
         stdout=console,
         stderr=subprocess.STDOUT,
         pass_fds=fds,
-        env={"PATH": "/usr/bin:/bin", "TMPDIR": "/dev/shm"},  # guest RAM: a file in TMPDIR
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": ram_dir},  # guest RAM: a file in TMPDIR
         start_new_session=True,  # UML's helper processes share its process group
     )
     try:
