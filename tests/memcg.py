@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,19 +179,10 @@ class MemoryCgroup:
         pages: it does not recover), or after `gc_stall_s` (default 6 x `stall_s`) below the limit
         (V8 collecting a full heap, which takes tens of seconds on a large heap before it aborts).
         """
-        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
-        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
         oom_before = self.oom_kills()
         kernel_peak = self._reset_peak()
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [*enter, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            text=True,
-        )
+        proc = self._popen(argv, env=env, cwd=cwd, stderr=subprocess.PIPE)
         out_lines: list[str] = []
         err_chunks: list[str] = []
         last_output = [started]
@@ -243,6 +234,48 @@ class MemoryCgroup:
             elapsed_s=time.monotonic() - started,
             stalled_at_limit=hung and at_limit,
         )
+
+    def _popen(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None, cwd: str | None, stderr: int
+    ) -> subprocess.Popen[str]:
+        """Start `argv` inside this cgroup, its stdout piped."""
+        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
+        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
+        return subprocess.Popen(
+            [*enter, *argv],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            text=True,
+        )
+
+    @contextlib.contextmanager
+    def spawn(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, ready_s: float = 30.0
+    ) -> Iterator[subprocess.Popen[str]]:
+        """Run `argv` in this cgroup in the background while the block runs, from its first stdout line on.
+
+        For a process that must hold memory beside the one under test (a sidecar's footprint); it is
+        killed by PID and reaped when the block ends.
+        """
+        proc = self._popen(argv, env=env, cwd=None, stderr=subprocess.DEVNULL)
+        ready = threading.Event()
+
+        def first_line() -> None:
+            assert proc.stdout is not None
+            proc.stdout.readline()
+            ready.set()
+
+        try:
+            threading.Thread(target=first_line, daemon=True).start()
+            if not ready.wait(ready_s) or proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} did not get ready in {ready_s} s (exit code {proc.poll()})")
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
     def _kill_all(self) -> None:
         for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):
