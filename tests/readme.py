@@ -1,6 +1,6 @@
-"""The README's generated blocks: the configuration table (from settings.py) and the benchmark's
-tables (from bench/results/full.json). `python -m tests.readme` rewrites them;
-tests/test_readme.py fails when they are stale."""
+"""The README's generated blocks: the configuration table (from settings.py), the footprint table
+(from sizing/siblings.py) and the benchmark's tables (from bench/results/full.json).
+`python -m tests.readme` rewrites them; tests/test_readme.py fails when they are stale."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
+from sidecar.sizing.siblings import render_catalogue_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -54,6 +55,7 @@ def faults_block() -> str:
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
     text = replace_block(text, "faults", faults_block())
+    text = replace_block(text, "footprint-table", render_catalogue_table())
     return replace_block(text, "results", results_block())
 
 
