@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,8 +256,6 @@ class MemoryCgroup:
         - below the limit: after `gc_stall_s` (default 6 x `stall_s`), V8 collecting a full heap,
           which takes tens of seconds on a large heap before it aborts.
         """
-        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
-        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
         limiting = self.limiting()
         lineage = self.lineage()
         events_before = {c.path: c.events() for c in lineage} if self.v2 else {}
@@ -265,14 +263,7 @@ class MemoryCgroup:
         hits_before = limiting._limit_hits()
         kernel_peak = self._reset_peak()
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [*enter, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            text=True,
-        )
+        proc = self._popen(argv, env=env, cwd=cwd, stderr=subprocess.PIPE)
         out_lines: list[str] = []
         err_chunks: list[str] = []
 
@@ -332,6 +323,48 @@ class MemoryCgroup:
             events={str(c.path): _delta(events_before[c.path], c.events()) for c in lineage} if self.v2 else {},
             limit_hits=None if hits_after is None or hits_before is None else hits_after - hits_before,
         )
+
+    def _popen(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None, cwd: str | None, stderr: int
+    ) -> subprocess.Popen[str]:
+        """Start `argv` inside this cgroup, its stdout piped."""
+        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
+        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
+        return subprocess.Popen(
+            [*enter, *argv],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            text=True,
+        )
+
+    @contextlib.contextmanager
+    def spawn(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, ready_s: float = 30.0
+    ) -> Iterator[subprocess.Popen[str]]:
+        """Run `argv` in this cgroup in the background while the block runs, from its first stdout line on.
+
+        For a process that must hold memory beside the one under test (a sidecar's footprint); it is
+        killed by PID and reaped when the block ends.
+        """
+        proc = self._popen(argv, env=env, cwd=None, stderr=subprocess.DEVNULL)
+        ready = threading.Event()
+
+        def first_line() -> None:
+            assert proc.stdout is not None
+            proc.stdout.readline()
+            ready.set()
+
+        try:
+            threading.Thread(target=first_line, daemon=True).start()
+            if not ready.wait(ready_s) or proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} did not get ready in {ready_s} s (exit code {proc.poll()})")
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
     def _kill_all(self) -> None:
         for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):

@@ -1,5 +1,6 @@
-"""The README's generated blocks: the configuration table (from settings.py) and the benchmark's
-tables (from bench/results/full.json, cgroup v1, and bench/results/leak-cgroup-v2.json, cgroup v2).
+"""The README's generated blocks: the configuration table (from settings.py), the footprint table
+(from sizing/siblings.py) and the benchmark's tables (from bench/results/full.json, cgroup v1, and
+bench/results/leak-cgroup-v2.json, cgroup v2).
 `python -m tests.readme` rewrites them; tests/test_readme.py fails when they are stale."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
+from sidecar.sizing.siblings import render_catalogue_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -79,6 +81,7 @@ def faults_block() -> str:
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
     text = replace_block(text, "faults", faults_block())
+    text = replace_block(text, "footprint-table", render_catalogue_table())
     text = replace_block(text, "results", results_block())
     return replace_block(text, "results-cgroup-v2", results_v2_block())
 
