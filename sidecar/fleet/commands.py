@@ -65,7 +65,7 @@ def add_parsers(commands: Any) -> None:
 
 
 def _aws(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="AWS region (default: the standard chain, e.g. AWS_REGION)")
+    parser.add_argument("--region", help="AWS region (default: the standard chain, e.g. AWS_DEFAULT_REGION)")
     parser.add_argument("--endpoint-url", help="ECS endpoint (default: AWS's; AWS_ENDPOINT_URL_ECS also works)")
 
 

@@ -269,7 +269,7 @@ def _new_init(
         "essential": False,
         "readonlyRootFilesystem": True,
         "mountPoints": [{"sourceVolume": volume, "containerPath": shared, "readOnly": False}],
-        "environment": [{"name": "NODE_HEAP_ENV_FILE", "value": env_file}],
+        "environment": [{"name": "NODE_HEAP_TARGET", "value": ""}, {"name": "NODE_HEAP_ENV_FILE", "value": env_file}],
         "logConfiguration": _init_logs(name, nodes, options),
     }
     others = [c for c in td["containerDefinitions"]]
