@@ -57,8 +57,10 @@ def seed_stopped_task(
     now: datetime | None = None,
 ) -> str:
     """Put one STOPPED task into moto; returns its ARN. `stop_took`: from stoppingAt to executionStoppedAt."""
-    from moto.ecs.models import Container, Task  # noqa: PLC0415
+    from moto.ecs import models  # noqa: PLC0415
 
+    task_class: Any = models.Task  # moto's models, given attributes its constructors do not set
+    container_class: Any = models.Container
     ecs = backend()
     cluster_model = ecs._get_cluster(cluster)
     registered = ecs.describe_task_definition(task_definition_arn)
@@ -66,7 +68,7 @@ def seed_stopped_task(
     definition = SimpleNamespace(
         arn=registered.arn, network_mode="bridge", container_definitions=registered.container_definitions
     )
-    task = Task(cluster_model, definition, None, None, ecs, group=group, launch_type="FARGATE")
+    task = task_class(cluster_model, definition, None, None, ecs, group=group, launch_type="FARGATE")
     task.last_status = "STOPPED"
     task.desired_status = "STOPPED"
     task.stopped_reason = stopped_reason
@@ -78,7 +80,7 @@ def seed_stopped_task(
         task.stopping_at = stopped_at - stop_took
     seeded = []
     for item in containers:
-        container = Container(definition)
+        container = container_class(definition)
         container.name = item.name
         container.exitCode = item.exit_code
         container.last_status = "STOPPED"
@@ -102,14 +104,17 @@ def create_service(moto: MotoServer, cluster: str, name: str, task_definition: M
 def fast_moto() -> Iterator[None]:
     """DescribeTasks looked up by ARN, moto's module list taken once (see the module docstring); restored after."""
     import moto.backends  # noqa: PLC0415
-    from moto.ecs.models import EC2ContainerServiceBackend  # noqa: PLC0415
+    from moto.ecs import models  # noqa: PLC0415
 
-    original = EC2ContainerServiceBackend.describe_tasks
+    ecs_backend: Any = models.EC2ContainerServiceBackend
+
+    original = ecs_backend.describe_tasks
 
     def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
         self._get_cluster(cluster_str)
         if not tasks or not all(t.startswith("arn:") for t in tasks):
-            return original(self, cluster_str, tasks)  # ids, or the empty list's error: moto's own way
+            answer: list[Any] = original(self, cluster_str, tasks)  # ids, or the empty list's error: moto's way
+            return answer
         found = []
         for arn in tasks:
             for cluster_tasks in self.tasks.values():
@@ -120,12 +125,13 @@ def fast_moto() -> Iterator[None]:
                     break
         return found
 
-    listing = moto.backends.list_of_moto_modules
+    routing: Any = moto.backends
+    listing = routing.list_of_moto_modules
     modules = tuple(listing())
-    EC2ContainerServiceBackend.describe_tasks = describe_tasks
-    moto.backends.list_of_moto_modules = lambda: modules
+    ecs_backend.describe_tasks = describe_tasks
+    routing.list_of_moto_modules = lambda: modules
     try:
         yield
     finally:
-        EC2ContainerServiceBackend.describe_tasks = original
-        moto.backends.list_of_moto_modules = listing
+        ecs_backend.describe_tasks = original
+        routing.list_of_moto_modules = listing

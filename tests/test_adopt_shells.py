@@ -40,7 +40,7 @@ ARGVS = {
     "empty-and-unicode": ["", " ", "é", "日本", "🙂", "\u00a0"],
 }
 argv_words = st.lists(
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12), max_size=5
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12), max_size=5
 )
 
 

@@ -31,7 +31,7 @@ SERVICES_PER_CLUSTER = 100
 STOPPED_PER_SERVICE = 4
 SHARED_BY = 5  # clusters running the same task definition
 KINDS = ("protected", "no-visible-limit", "sized", "pinned", "python")  # service s has KINDS[s % 5]
-LOG = {
+LOG: dict[str, Any] = {
     "logDriver": "awslogs",
     "options": {"awslogs-group": "/ecs/fleet", "awslogs-region": REGION, "awslogs-stream-prefix": "app"},
 }
@@ -43,7 +43,7 @@ def containers(kind: str) -> list[dict[str, Any]]:
         return [{"name": "worker", "image": "python:3.12-slim", "memory": 512, "command": ["python", "worker.py"]}]
     app: dict[str, Any] = {"name": "app", "image": "node:22-slim", "essential": True, "logConfiguration": LOG}
     if kind == "protected":
-        init = {
+        init: dict[str, Any] = {
             "name": "node-heap-init",
             "image": "node-heap-sidecar:0.1.0",
             "essential": False,

@@ -67,7 +67,9 @@ def make_client(
     try:
         client = session.client("ecs", endpoint_url=endpoint_url, config=config)
     except botocore.exceptions.NoRegionError:
-        raise SettingsError(["no AWS region: set AWS_DEFAULT_REGION (or a profile's region), or pass --region"]) from None
+        raise SettingsError(
+            ["no AWS region: set AWS_DEFAULT_REGION (or a profile's region), or pass --region"]
+        ) from None
     except ValueError as exc:
         raise SettingsError([f"--endpoint-url={endpoint_url!r}: {exc}"]) from None
     if counter is not None:

@@ -89,7 +89,9 @@ def fetch_inventory(
     def list_cluster(cluster: str) -> tuple[str, list[str], list[str], list[str]]:
         services = _paginate(client, "list_services", "serviceArns", cluster=cluster)
         stopped = _paginate(client, "list_tasks", "taskArns", cluster=cluster, desiredStatus="STOPPED")
-        running = _paginate(client, "list_tasks", "taskArns", cluster=cluster) if standalone else []
+        running = (
+            _paginate(client, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING") if standalone else []
+        )
         return cluster, services, stopped, running
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -120,15 +120,15 @@ def render_table(assessments: Sequence[Assessment], summary: Summary, *, detail:
     counts = {v: sum(1 for a in assessments if a.verdict is v) for v in Verdict}
     lines.append("")
     lines.append(
-        f"{len(assessments)} Node containers in {summary.services} services"
-        + (f" and {summary.standalone_tasks} standalone tasks" if summary.standalone_tasks else "")
-        + f" of {summary.clusters} clusters: {counts[Verdict.AT_RISK]} at-risk, {counts[Verdict.PROTECTED]} "
-        f"protected, {counts[Verdict.OK]} ok; {sum(a.oom_kills for a in assessments)} OOM kills in "
-        f"{summary.stopped_tasks} stopped tasks (last {summary.window})"
+        f"{_n(len(assessments), 'Node container')} in {_n(summary.services, 'service')}"
+        + (f" and {_n(summary.standalone_tasks, 'standalone task')}" if summary.standalone_tasks else "")
+        + f" of {_n(summary.clusters, 'cluster')}: {counts[Verdict.AT_RISK]} at-risk, {counts[Verdict.PROTECTED]} "
+        f"protected, {counts[Verdict.OK]} ok; {_n(sum(a.oom_kills for a in assessments), 'OOM kill')} in "
+        f"{_n(summary.stopped_tasks, 'stopped task')} (last {summary.window})"
     )
     lines.append(
-        f"{summary.api_calls} API calls ({summary.http_attempts} HTTP requests), "
-        f"{summary.task_definitions} task definitions, {summary.elapsed_s:.1f} s"
+        f"{_n(summary.api_calls, 'API call')} ({_n(summary.http_attempts, 'HTTP request')}), "
+        f"{_n(summary.task_definitions, 'task definition')}, {summary.elapsed_s:.1f} s"
     )
     lines += [f"could not read: {error}" for error in summary.errors]
     return "\n".join(lines) + "\n"
@@ -164,3 +164,7 @@ def render_emf_lines(assessments: Sequence[Assessment], namespace: str, timestam
     }
     lines.append(json.dumps({"event": "audit_summary", **render_emf(namespace, {}, fleet, timestamp_ms)}))
     return "\n".join(lines) + "\n"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
