@@ -10,9 +10,15 @@ overhead 5 %, headroom 10 %).
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -256,6 +262,44 @@ class TestReport:
         audit = run_audit(fleet.endpoint, tmp_path, "--json")
         assert "audit: clusters listed 2/2 done" in audit.stderr.splitlines()
         assert "audit: task definitions read 9/9 done" in audit.stderr.splitlines()
+
+    def test_progress_bar_on_a_terminal(self, fleet: MotoServer, tmp_path: Path) -> None:
+        """stderr on a terminal (a pty): tqdm bars, one per phase, reaching 100 %; stdout stays clean JSON."""
+        controller, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120-column terminal
+        empty = tmp_path / "aws-empty"
+        empty.write_text("")
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL_ECS": fleet.endpoint,
+            "AWS_CONFIG_FILE": str(empty),
+            "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        with subprocess.Popen(
+            [sys.executable, "-m", "sidecar", "audit", "--json"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        ) as proc:
+            os.close(terminal)
+            stdout, _ = proc.communicate(timeout=120)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(controller)
+        assert len(json.loads(stdout)) == 8
+        for phase in (b"clusters listed", b"services and tasks described", b"task definitions read"):
+            assert re.search(phase + rb": 100%\|[^\r\n]*\| (\d+)/\1", shown), shown
 
 
 class TestExitStatus:

@@ -21,7 +21,7 @@ class Phase:
         if stream is not None and tty:
             from tqdm import tqdm  # noqa: PLC0415 (only on a terminal)
 
-            self._bar = tqdm(total=total, desc=name, file=stream, unit="", leave=True, dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=name, file=stream, unit="", leave=True)
         elif stream is not None:
             self._line()
 
