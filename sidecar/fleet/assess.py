@@ -288,16 +288,17 @@ def _plan_findings(sizing: Sizing, protected: bool, wiring: Wiring) -> list[Find
     if plan is None:
         return []
     found: list[Finding] = []
-    verb = "plans" if protected else "would plan"
     flags = " ".join(plan.flags) or "no flag"
-    found.append(
-        Finding(
-            "plan",
-            Severity.INFO,
-            f"the sidecar {verb} {flags} ({plan.heap_mib} MiB old space) from {plan.memory_mib} MiB "
-            f"({sizing.budget.arithmetic}, {plan.profile.label})",
+    source = f"{plan.memory_mib} MiB ({sizing.budget.arithmetic}, {plan.profile.label})"
+    if sizing.pins.pins_old_space:
+        text = (
+            f"the sidecar {'keeps' if protected else 'would keep'} the app's {sizing.pins.text} and "
+            f"{'adds' if protected else 'would add'} {flags}; {plan.fit_mib} MiB of old space fit in {source}"
         )
-    )
+    else:
+        verb = "plans" if protected else "would plan"
+        text = f"the sidecar {verb} {flags} ({plan.heap_mib} MiB old space) from {source}"
+    found.append(Finding("plan", Severity.INFO, text))
     if wiring.mode == "env-file" and sizing.node_version is not None:
         major, minor = sizing.node_version
         needed = ENV_FILE_MIN_VERSION.get(major)

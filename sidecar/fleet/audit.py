@@ -164,7 +164,14 @@ def assess_inventory(inventory: Inventory, *, since: datetime, window: str) -> t
             )
     rank = {Verdict.AT_RISK: 0, Verdict.PROTECTED: 1, Verdict.OK: 2}
     assessments.sort(
-        key=lambda a: (rank[a.verdict], -(a.worst or 0), short(a.subject.cluster), a.subject.service or "", a.container)
+        key=lambda a: (
+            rank[a.verdict],
+            -(a.worst or 0),
+            -a.oom_kills,
+            short(a.subject.cluster),
+            a.subject.service or "",
+            a.container,
+        )
     )
     return assessments, problems
 
