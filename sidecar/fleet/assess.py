@@ -229,10 +229,16 @@ def _visibility(sizing: Sizing, protected: bool) -> tuple[str, list[Finding]]:
             Severity.CRITICAL,
             f"Node cannot see its {plan.memory_mib} MiB ({sizing.budget.arithmetic}): with no container-level "
             "`memory` it sizes its heap from the host's memory (a task limit sits on a parent cgroup Node does "
-            f"not read{'; a reservation is a soft limit' if spec.reservation_mib else ''}), up to "
-            f"{NODE_DEFAULT_HUGE_OLD_MIB} MiB of old space, while {plan.fit_mib} MiB fit",
+            f"not read{_RESERVATION if spec.reservation_mib else ''}), up to {NODE_DEFAULT_HUGE_OLD_MIB} MiB of "
+            f"old space, while {plan.fit_mib} MiB fit",
         )
     ]
+
+
+_RESERVATION = (
+    "; its reservation is a soft limit, which cgroup v2 (Amazon Linux 2023, Bottlerocket) does not show "
+    "to Node, while on cgroup v1 Node 20.3+ sizes its heap from it"
+)
 
 
 def _pin_at_or_above_memory(sizing: Sizing) -> bool:
