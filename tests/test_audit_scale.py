@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -133,7 +135,7 @@ def fleet_audit(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     with fast_moto():
-        started = time.monotonic()
+        started, children, server = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
         proc = subprocess.run(
             [sys.executable, "-m", "sidecar", "audit", "--json", "--fail-on", "never"],
             env=env,
@@ -144,6 +146,9 @@ def fleet_audit(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
             check=False,
         )
         wall_s = time.monotonic() - started
+        server_cpu_s = time.process_time() - server  # this process: moto's server threads, the test idles
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        audit_cpu_s = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     moto_server.reset()
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {
@@ -152,6 +157,8 @@ def fleet_audit(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
         "stderr": proc.stderr,
         "wall_s": wall_s,
         "seeded_s": seeded_s,
+        "audit_cpu_s": audit_cpu_s,
+        "server_cpu_s": server_cpu_s,
     }
 
 
@@ -206,6 +213,9 @@ class TestAuditAtScale:
             "api_calls": calls,
             "api_calls_total": sum(calls.values()),
             "audit_wall_s": round(fleet_audit["wall_s"], 1),
+            "audit_cpu_s": round(fleet_audit["audit_cpu_s"], 1),
+            "moto_server_cpu_s": round(fleet_audit["server_cpu_s"], 1),
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "seeding_s": round(fleet_audit["seeded_s"], 1),
         }
         (REPO / "build").mkdir(exist_ok=True)
