@@ -207,6 +207,12 @@ class TestRefusals:
                 'task definition does not contain; give the full argv with --argv app=\'["node", "server.js"]\'',
             ),
             (
+                {"image": "bitnami/node:22", "entryPoint": None, "command": ["node", "x.js"]},
+                {},
+                "'app' has a command but no entryPoint: what it runs depends on its image's ENTRYPOINT, which the "
+                "task definition does not contain; give the full argv with --argv app='[\"node\", \"server.js\"]'",
+            ),
+            (
                 {"image": "gcr.io/distroless/nodejs22-debian12", "command": ["server.js"]},
                 {},
                 "'app' runs gcr.io/distroless/nodejs22-debian12, which has no shell: use --mode env-file",
@@ -256,6 +262,7 @@ class TestRefusals:
         ids=[
             "no-entrypoint-no-command",
             "command-on-unknown-image",
+            "command-on-another-node-image",
             "no-shell",
             "env-file-with-node-options",
             "env-file-through-npm",

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.errors import AdoptRefusedError, SettingsError
-from sidecar.fleet.recognize import environment_of, image_name, recognize
+from sidecar.fleet.recognize import cluster_hints, environment_of, image_name, recognize
 from sidecar.fleet.sizing import check_settings
-from sidecar.fleet.wiring import env_file_for, find_init_containers
+from sidecar.fleet.wiring import env_file_for, find_init_containers, mount_holding
 from sidecar.sizing.node_profile import version_from_image
 
 READ_ONLY_FIELDS = (
@@ -121,14 +121,7 @@ def adopt_definition(kind: str, definition: dict[str, Any], options: AdoptOption
     targets = _targets(containers, by_name, init_name, existing.targets if existing else (), options)
     if existing is not None:
         env_file = existing.env_file
-        init_mount = next(
-            (
-                m
-                for m in by_name[init_name].get("mountPoints") or []
-                if posixpath.dirname(env_file).startswith(str(m.get("containerPath", "")).rstrip("/") or "/")
-            ),
-            None,
-        )
+        init_mount = mount_holding(by_name[init_name], posixpath.dirname(env_file))
         if init_mount is None:
             raise AdoptRefusedError(f"{init_name!r} mounts no volume where it writes {env_file}: fix or remove it")
         volume, shared = str(init_mount["sourceVolume"]), str(init_mount["containerPath"])
@@ -171,7 +164,7 @@ def adopt_definition(kind: str, definition: dict[str, Any], options: AdoptOption
             _wrap_env_file(node, path, posixpath.dirname(env_file), options)
         else:
             _wrap_sh(node, path, posixpath.dirname(env_file), options)
-        hints = [h for h in _hints(node) if not any(k == "NODE_HEAP_PROCESSES" for k, _ in options.settings)]
+        hints = [h for h in cluster_hints(node) if not any(k == "NODE_HEAP_PROCESSES" for k, _ in options.settings)]
         if hints and environment_of(init).get("NODE_HEAP_PROCESSES") in (None, "", "1"):
             notes.append(f"{name!r} runs several Node processes ({', '.join(hints)}): set --set NODE_HEAP_PROCESSES=N")
     if kind == "task-definition" and not td.get("taskRoleArn"):
@@ -460,9 +453,11 @@ def _known_entrypoint(image: Any) -> list[str] | None:
     if not isinstance(image, str):
         return None
     name, _ = image_name(image)
-    path = image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image.split("@", 1)[0]
-    parts = path.split("/")
-    if name == "node" and (len(parts) == 1 or parts[-2] == "library" or (len(parts) == 2 and "." not in parts[0])):
+    reference = image.split("@", 1)[0]
+    repository = reference.rsplit(":", 1)[0] if ":" in reference.rsplit("/", 1)[-1] else reference
+    parts = repository.split("/")
+    # node, docker.io/node, docker.io/library/node, public.ecr.aws/docker/library/node, mirror.gcr.io/library/node
+    if parts in (["node"], ["docker.io", "node"]) or parts[-2:] == ["library", "node"]:
         return list(OFFICIAL_NODE_ENTRYPOINT)
     if "distroless" in parts and name.startswith("nodejs"):
         return list(DISTROLESS_NODE_ENTRYPOINT)
@@ -474,12 +469,6 @@ def _shell_less(image: Any) -> bool:
         return False
     name, tag = image_name(image)
     return "distroless" in image.split("/") and name.startswith("nodejs") and "debug" not in tag
-
-
-def _hints(node: Mapping[str, Any]) -> list[str]:
-    from sidecar.fleet.recognize import cluster_hints  # noqa: PLC0415 (kept beside its only use)
-
-    return cluster_hints(node)
 
 
 def _words(value: Any) -> list[str]:

@@ -131,7 +131,7 @@ def check_wiring(containers: Sequence[Mapping[str, Any]], name: str) -> Wiring:
         problems.append(f"{init.name!r} is essential: ECS refuses a SUCCESS dependency on it (set essential false)")
     env_file = init.env_file_of(name)
     directory = posixpath.dirname(env_file)
-    init_mount = _mount_holding(init_definition, directory)
+    init_mount = mount_holding(init_definition, directory)
     node_mount = None
     if init_mount is None:
         problems.append(
@@ -203,7 +203,8 @@ def _how_it_reads(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return ("env-file", flagged) if flagged else (None, [])
 
 
-def _mount_holding(container: Mapping[str, Any], directory: str) -> Mapping[str, Any] | None:
+def mount_holding(container: Mapping[str, Any], directory: str) -> Mapping[str, Any] | None:
+    """The mount point of `container` under which `directory` lies, if any."""
     for mount in container.get("mountPoints") or []:
         if not isinstance(mount, Mapping) or not isinstance(mount.get("containerPath"), str):
             continue
