@@ -210,7 +210,7 @@ class TestRefusals:
                 {"image": "bitnami/node:22", "entryPoint": None, "command": ["node", "x.js"]},
                 {},
                 "'app' has a command but no entryPoint: what it runs depends on its image's ENTRYPOINT, which the "
-                "task definition does not contain; give the full argv with --argv app='[\"node\", \"server.js\"]'",
+                'task definition does not contain; give the full argv with --argv app=\'["node", "server.js"]\'',
             ),
             (
                 {"image": "gcr.io/distroless/nodejs22-debian12", "command": ["server.js"]},

@@ -13,7 +13,7 @@ import pytest
 from sidecar.fleet.assess import node_default_old_space_mib
 from sidecar.fleet.evidence import Exit, classify_task, collect_evidence
 from sidecar.fleet.recognize import cluster_hints, recognize
-from sidecar.fleet.wiring import check_wiring, env_file_for, parse_targets
+from sidecar.fleet.wiring import check_wiring, env_file_for, env_file_too_old, parse_targets
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED: dict[str, Any] = json.loads((REPO / "task-definition.json").read_text())
@@ -154,6 +154,21 @@ class TestWiring:
             "instead of 134",
             "'node-heap-init' does not log with awslogs in blocking mode: its decision line may be lost",
         )
+
+    @pytest.mark.parametrize(
+        ("version", "too_old"),
+        [
+            ((18, None), True),
+            ((20, 11), True),
+            ((20, 20), False),
+            ((20, None), False),
+            ((21, 6), True),
+            ((22, 1), False),
+        ],
+    )
+    def test_env_file_needs_node_20_20(self, version: tuple[int, int | None], too_old: bool) -> None:
+        """`node --env-file` reads the file from 20.20 and 21.7 on; an unknown minor is not held against it."""
+        assert env_file_too_old(version) is too_old
 
     def test_env_file_per_container(self) -> None:
         """One target keeps NODE_HEAP_ENV_FILE; several get node-heap.<name>.env beside it."""

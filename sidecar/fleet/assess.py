@@ -28,13 +28,12 @@ from typing import Any
 from sidecar.fleet.evidence import Evidence, Exit
 from sidecar.fleet.recognize import Recognition, cluster_hints
 from sidecar.fleet.sizing import Sizing
-from sidecar.fleet.wiring import Wiring
+from sidecar.fleet.wiring import Wiring, env_file_too_old
 
 NODE_DEFAULT_MIN_OLD_MIB = 256
 NODE_DEFAULT_MAX_OLD_MIB = 2048
 NODE_DEFAULT_HUGE_OLD_MIB = 4096
 NODE_DEFAULT_HUGE_FROM_MIB = 15 * 1024
-ENV_FILE_MIN_VERSION = {20: 20, 21: 7}  # --env-file reads the sidecar's file from 20.20 / 21.7 (README)
 
 
 class Severity(enum.IntEnum):
@@ -305,17 +304,14 @@ def _plan_findings(sizing: Sizing, protected: bool, wiring: Wiring) -> list[Find
         verb = "plans" if protected else "would plan"
         text = f"the sidecar {verb} {flags} ({plan.heap_mib} MiB old space) from {source}"
     found.append(Finding("plan", Severity.INFO, text))
-    if wiring.mode == "env-file" and sizing.node_version is not None:
+    if wiring.mode == "env-file" and sizing.node_version is not None and env_file_too_old(sizing.node_version):
         major, minor = sizing.node_version
-        needed = ENV_FILE_MIN_VERSION.get(major)
-        too_old = major < 20 or (needed is not None and minor is not None and minor < needed)
-        if too_old:
-            found.append(
-                Finding(
-                    "env_file_node_too_old",
-                    Severity.CRITICAL,
-                    f"`node --env-file` cannot read the sidecar's file before Node 20.20 / 21.7; the image says "
-                    f"{major}{'.' + str(minor) if minor is not None else ''}",
-                )
+        found.append(
+            Finding(
+                "env_file_node_too_old",
+                Severity.CRITICAL,
+                f"`node --env-file` cannot read the sidecar's file before Node 20.20 / 21.7; the image says "
+                f"{major}{'.' + str(minor) if minor is not None else ''}",
             )
+        )
     return found

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from sidecar.errors import SettingsError, SourceError
 from sidecar.fleet.assess import Assessment, Severity, Subject, Verdict, assess_container
 from sidecar.fleet.client import CallCounter, make_client
-from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence
+from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, stopped_since
 from sidecar.fleet.inventory import Inventory, fetch_inventory
 from sidecar.fleet.progress import Progress
 from sidecar.fleet.recognize import recognize
@@ -87,7 +87,7 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
         clusters=len(inventory.clusters),
         services=len(inventory.services),
         standalone_tasks=len(inventory.standalone),
-        stopped_tasks=sum(1 for t in inventory.stopped_tasks if _in_window(t, now - window)),
+        stopped_tasks=sum(1 for t in inventory.stopped_tasks if stopped_since(t, now - window)),
         task_definitions=len(inventory.task_definitions),
         api_calls=counter.calls,
         http_attempts=counter.attempts,
@@ -185,11 +185,6 @@ def _stop_timeouts(definition_of: Mapping[GroupKey, dict[str, Any] | None]) -> A
         return None
 
     return lookup
-
-
-def _in_window(task: Mapping[str, Any], since: datetime) -> bool:
-    when = task.get("stoppedAt") or task.get("stoppingAt") or task.get("createdAt")
-    return not isinstance(when, datetime) or when >= since
 
 
 def audit_clusters(values: Sequence[str] | None) -> tuple[str, ...]:

@@ -84,14 +84,19 @@ def classify_task(task: Mapping[str, Any], stop_timeout: Callable[[str], int | N
     return found
 
 
+def stopped_since(task: Mapping[str, Any], since: datetime) -> bool:
+    """Whether a stopped task stopped at or after `since` (a task without any time counts)."""
+    when = task.get("stoppedAt") or task.get("stoppingAt") or task.get("createdAt")
+    return not isinstance(when, datetime) or when >= since
+
+
 def collect_evidence(
     tasks: Iterable[Mapping[str, Any]], *, since: datetime, stop_timeout: StopTimeout
 ) -> dict[GroupKey, dict[str, Evidence]]:
     """Evidence per (cluster, group) and container, from the stopped tasks that stopped since `since`."""
     found: dict[GroupKey, dict[str, Evidence]] = {}
     for task in tasks:
-        when = task.get("stoppedAt") or task.get("stoppingAt") or task.get("createdAt")
-        if isinstance(when, datetime) and when < since:
+        if not stopped_since(task, since):
             continue
         key = (str(task.get("clusterArn") or ""), str(task.get("group") or ""))
         per_container = found.setdefault(key, {})

@@ -32,7 +32,7 @@ from typing import Any
 from sidecar.errors import AdoptRefusedError, SettingsError
 from sidecar.fleet.recognize import cluster_hints, environment_of, image_name, recognize
 from sidecar.fleet.sizing import check_settings
-from sidecar.fleet.wiring import env_file_for, find_init_containers, mount_holding
+from sidecar.fleet.wiring import env_file_for, env_file_too_old, find_init_containers, mount_holding
 from sidecar.sizing.node_profile import version_from_image
 
 READ_ONLY_FIELDS = (
@@ -50,7 +50,6 @@ DISTROLESS_NODE_ENTRYPOINT = ["/nodejs/bin/node"]  # GoogleContainerTools/distro
 _NODE = frozenset({"node", "nodejs"})
 _SIDECAR_FILE = re.compile(r"^node-heap(\.[A-Za-z0-9_-]+)?\.env$")
 _ENV_FILE_ARG = re.compile(r"^--env-file=(.+)$")
-ENV_FILE_MIN_VERSION = {20: 20, 21: 7}
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,14 +391,12 @@ def _wrap_env_file(node: dict[str, Any], path: str, directory: str, options: Ado
             "and the heap flags are lost; move those flags to the node command line, or use --mode sh"
         )
     version = version_from_image(node.get("image") if isinstance(node.get("image"), str) else None)
-    if version is not None:
+    if version is not None and env_file_too_old(version):
         major, minor = version
-        needed = ENV_FILE_MIN_VERSION.get(major)
-        if major < 20 or (needed is not None and minor is not None and minor < needed):
-            raise AdoptRefusedError(
-                f"{name!r} runs Node {major}{'.' + str(minor) if minor is not None else ''}: `node --env-file` reads "
-                "the sidecar's file from Node 20.20 / 21.7 on; use --mode sh or a newer image"
-            )
+        raise AdoptRefusedError(
+            f"{name!r} runs Node {major}{'.' + str(minor) if minor is not None else ''}: `node --env-file` reads "
+            "the sidecar's file from Node 20.20 / 21.7 on; use --mode sh or a newer image"
+        )
     flag = f"--env-file={path}"
     for key in ("entryPoint", "command"):
         words = _words(node.get(key))

@@ -22,6 +22,7 @@ from typing import Any
 from sidecar.fleet.recognize import argv_of, environment_of, is_sidecar_image
 
 DEFAULT_ENV_FILE = "/shared/node-heap.env"
+ENV_FILE_MIN_VERSION = {20: 20, 21: 7}  # `node --env-file` reads the sidecar's file from 20.20 / 21.7 (README)
 _SOURCED = re.compile(r"(?:^|[\s;&|(])(?:\.|source)\s+(['\"]?)([^\s;&|'\"]+)\1")
 _ENV_FILE_FLAG = re.compile(r"^--env-file(?:-if-exists)?=(.+)$")
 
@@ -31,6 +32,15 @@ def env_file_for(env_file: str, targets: Sequence[str], container: str) -> str:
     if len(targets) <= 1:
         return env_file
     return posixpath.join(posixpath.dirname(env_file) or "/", f"node-heap.{container}.env")
+
+
+def env_file_too_old(version: tuple[int, int | None] | None) -> bool:
+    """Whether a Node version (from the image tag) is known to be unable to read the env file with --env-file."""
+    if version is None:
+        return False
+    major, minor = version
+    needed = ENV_FILE_MIN_VERSION.get(major)
+    return major < 20 or (needed is not None and minor is not None and minor < needed)
 
 
 def parse_targets(value: str | None) -> tuple[str, ...]:
