@@ -1,3 +1,3 @@
-from sidecar.cli import main
+from sidecar.cli import entrypoint
 
-raise SystemExit(main())
+entrypoint()

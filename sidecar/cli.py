@@ -16,12 +16,12 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sidecar import __version__
 from sidecar.errors import SettingsError, SidecarError
 from sidecar.fleet import commands as fleet
-from sidecar.job.run import explain, run
+from sidecar.job.run import explain, report_bug, run, say
 from sidecar.job.settings import VARS, load_settings
 from sidecar.outputs import log
 from sidecar.outputs.log import LogFormat
@@ -29,14 +29,21 @@ from sidecar.outputs.log import LogFormat
 COMMANDS = ("run", "explain", "emulate", *fleet.COMMANDS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command line error is a settings error: one line, exit code 2, and a `run_failed` event."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError([f"command line: {message}"])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    settings = argparse.ArgumentParser(add_help=False)
+    settings = _Parser(add_help=False)
     group = settings.add_argument_group("settings (each overrides its environment variable)")
     for var in VARS:
         default = f"default {var.default!r}" if var.default is not None else "unset by default"
         group.add_argument(var.flag, dest=var.field, metavar=var.env, help=f"{var.help} ({default})")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="node-heap-sidecar",
         description="Size a Node.js heap to its ECS task and write it to an env file.",
     )
@@ -56,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entrypoint() -> NoReturn:
+    """`python -m sidecar` and the `node-heap-sidecar` script: run `main`, then exit with its code at once.
+
+    Everything is written (the env file fsynced, the log flushed) when `main` returns; interpreter
+    shutdown would only add time to the task's start, and wait on a source abandoned at the deadline.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -66,16 +85,20 @@ def main(
     stdout = stdout or sys.stdout
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]
-    args = build_parser().parse_args(argv)
-    if args.command == "emulate":
-        return _emulate(args, environ, stdout)
-    if args.command in fleet.COMMANDS:
-        return fleet.main(args, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty())
-    flags = {var.field: getattr(args, var.field) for var in VARS}
+    flags: dict[str, Any] = {}
     try:
+        args = build_parser().parse_args(argv)
+        if args.command == "emulate":
+            return _emulate(args, environ, stdout)
+        if args.command in fleet.COMMANDS:
+            return fleet.main(args, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty())
+        flags = {var.field: getattr(args, var.field) for var in VARS}
         settings = load_settings(environ, flags, check_env_file=args.command == "run")
     except SettingsError as exc:
         return _fail(exc, _log_format(environ, flags), stdout)
+    except Exception as exc:  # a bug before the job could start: still one event and one line
+        log.configure(stdout, _log_format(environ, flags))
+        return report_bug(exc, log.get_logger())
     if args.command == "explain":
         return explain(settings, stdout, as_json=args.json)
     return run(settings, stdout)
@@ -93,7 +116,7 @@ def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextI
             task_memory_mib=args.task_memory,
         )
     except SettingsError as exc:
-        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        say(str(exc))
         return exc.exit_code
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if command:
@@ -112,7 +135,7 @@ def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextI
 def _fail(exc: SidecarError, fmt: LogFormat, stdout: TextIO) -> int:
     log.configure(stdout, fmt)
     log.get_logger().error("run_failed", error=str(exc), exit_code=exc.exit_code)
-    print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+    say(str(exc))
     return exc.exit_code
 
 

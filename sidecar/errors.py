@@ -24,7 +24,8 @@ class TargetError(SidecarError):
 
 
 class NoLimitError(SidecarError):
-    """No memory limit was found for the Node container (raised in `closed` mode only)."""
+    """No trustworthy memory limit for the Node container: none at all, or only the machine's MemTotal
+    (raised in `closed` mode only)."""
 
     exit_code = 4
 
@@ -41,6 +42,12 @@ class OutputError(SidecarError):
     exit_code = 6
 
 
+class PinError(SidecarError):
+    """The app's own heap flag gives more old space than the container holds (raised in `closed` mode only)."""
+
+    exit_code = 7
+
+
 class SourceError(SidecarError):
     """A memory source answered with something malformed; recorded by the job, never fatal alone."""
 
@@ -48,10 +55,10 @@ class SourceError(SidecarError):
 class FleetApiError(SidecarError):
     """A fleet command could not read the ECS API at all (credentials, permissions, endpoint)."""
 
-    exit_code = 7
+    exit_code = 11
 
 
 class AdoptRefusedError(SidecarError):
     """`adopt` refuses a task definition it cannot rewrite safely; the message says why and what to do."""
 
-    exit_code = 8
+    exit_code = 12

@@ -9,12 +9,14 @@ import re
 import sys
 from pathlib import Path
 
+from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BENCH_RESULTS = REPO / "bench" / "results" / "full.json"
+FAULT_RESULTS = REPO / "bench" / "results" / "faults.json"
 
 
 def results_block() -> str:
@@ -41,8 +43,17 @@ def replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+def faults_block() -> str:
+    data = json.loads(FAULT_RESULTS.read_text())
+    return (
+        f"NODE_HEAP_DEADLINE_S={data['deadline_s']:g}, {data['repeats']} runs per fault and mode, Python "
+        f"{data['python']}, on the 2-vCPU machine of the benchmark.\n\n" + render_faults_table(data)
+    )
+
+
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
+    text = replace_block(text, "faults", faults_block())
     return replace_block(text, "results", results_block())
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import struct
 import threading
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,7 +50,9 @@ class Reply:
     """One scripted HTTP answer.
 
     `stall_s` sleeps before the status line (cut short when the server stops); `declared_length`
-    announces a Content-Length other than `len(body)` (larger = truncated body, then the connection closes).
+    announces a Content-Length other than `len(body)` (larger = truncated body, then the connection closes);
+    `trickle_s` sends the body one byte at a time with that pause between bytes (each byte restarts a
+    client's read timeout); `reset` answers nothing and resets the connection (TCP RST).
     """
 
     status: int = 200
@@ -57,6 +60,8 @@ class Reply:
     content_type: str = "application/json"
     stall_s: float = 0.0
     declared_length: int | None = None
+    trickle_s: float = 0.0
+    reset: bool = False
 
     @classmethod
     def json(cls, doc: Any, status: int = 200, *, content_type: str = "application/json") -> Reply:
@@ -73,6 +78,16 @@ class Reply:
         """Say nothing for `seconds`, then answer like `then` (default: an agent 500)."""
         base = then or cls.agent_error(500)
         return cls(base.status, base.body, base.content_type, seconds, base.declared_length)
+
+    @classmethod
+    def trickle(cls, doc: Any, interval_s: float) -> Reply:
+        """`doc` as JSON, sent one byte every `interval_s` seconds."""
+        return cls(body=json.dumps(doc).encode(), trickle_s=interval_s)
+
+    @classmethod
+    def connection_reset(cls) -> Reply:
+        """No answer: the connection is reset as soon as the request arrives."""
+        return cls(reset=True)
 
     @classmethod
     def truncated(cls, body: bytes, missing: int) -> Reply:
@@ -174,6 +189,12 @@ class _ScriptedServer:
         if reply.stall_s and self._stopping.wait(reply.stall_s):
             handler.close_connection = True
             return
+        if reply.reset:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
+            handler.close_connection = True
+            return
         truncated = reply.declared_length is not None and reply.declared_length > len(reply.body)
         try:
             handler.send_response(reply.status)
@@ -181,7 +202,14 @@ class _ScriptedServer:
             handler.send_header("Content-Length", str(reply.declared_length or len(reply.body)))
             handler.send_header("Connection", "close")
             handler.end_headers()
-            handler.wfile.write(reply.body)
+            if reply.trickle_s:
+                for index in range(len(reply.body)):
+                    handler.wfile.write(reply.body[index : index + 1])
+                    handler.wfile.flush()
+                    if self._stopping.wait(reply.trickle_s):
+                        break
+            else:
+                handler.wfile.write(reply.body)
             handler.wfile.flush()
         except OSError:
             pass  # the client gave up (timeout, or it stopped reading an oversized body)

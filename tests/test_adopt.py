@@ -325,11 +325,11 @@ class TestCli:
         assert json.loads(out.read_text()) == load(SHIPPED)
 
     def test_refusal_exit_code_and_one_line(self, tmp_path: Path) -> None:
-        """A refusal: exit 8, one line on stderr, nothing on stdout."""
+        """A refusal: exit 12, one line on stderr, nothing on stdout."""
         source = tmp_path / "plain.json"
         source.write_text(json.dumps(unwired(SHIPPED, entry=None, command=["node", "server.js"])))
         proc = run_cli(str(source))
-        assert (proc.returncode, proc.stdout) == (8, "")
+        assert (proc.returncode, proc.stdout) == (12, "")
         assert proc.stderr == (
             "node-heap-sidecar adopt: --image: the node-heap-sidecar image to run is required "
             "(e.g. <account>.dkr.ecr.<region>.amazonaws.com/node-heap-sidecar:0.1.0)\n"

@@ -151,7 +151,7 @@ class TestReport:
     def test_one_object_per_node_container(self, fleet: MotoServer, tmp_path: Path) -> None:
         """Every Node container of every service, with its verdict; the Python service is not Node."""
         audit = run_audit(fleet.endpoint, tmp_path, "--json")
-        assert audit.code == 9, audit.stderr  # critical findings exist
+        assert audit.code == 10, audit.stderr  # critical findings exist
         verdicts = {(i["cluster"], i["service"], i["container"]): i["verdict"] for i in audit.report}
         assert verdicts == {
             ("prod", "adopted", "app"): "protected",
@@ -307,13 +307,13 @@ class TestExitStatus:
         ("fail_on", "clusters", "code"),
         [
             ("never", "prod,batch", 0),
-            ("critical", "prod,batch", 9),
-            ("warning", "prod,batch", 9),
-            ("info", "prod,batch", 9),
+            ("critical", "prod,batch", 10),
+            ("warning", "prod,batch", 10),
+            ("info", "prod,batch", 10),
         ],
     )
     def test_fail_on(self, fleet: MotoServer, tmp_path: Path, fail_on: str, clusters: str, code: int) -> None:
-        """Exit 9 when a finding at or above --fail-on exists; `never` always 0."""
+        """Exit 10 when a finding at or above --fail-on exists; `never` always 0."""
         assert run_audit(fleet.endpoint, tmp_path, "--json", "--fail-on", fail_on, "--cluster", clusters).code == code
 
     def test_only_protected_and_ok(self, moto: MotoServer, tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ class TestExitStatus:
         create_service(moto, "calm", "adopted", shipped("adopted"))
         create_service(moto, "calm", "sized", definition("sized", app(memory=1024)))
         assert run_audit(moto.endpoint, tmp_path, "--json", "--fail-on", "warning").code == 0
-        assert run_audit(moto.endpoint, tmp_path, "--json", "--fail-on", "info").code == 9
+        assert run_audit(moto.endpoint, tmp_path, "--json", "--fail-on", "info").code == 10
 
     def test_named_clusters_only(self, fleet: MotoServer, tmp_path: Path) -> None:
         """--cluster: those clusters only, and no ListClusters call."""
@@ -331,9 +331,9 @@ class TestExitStatus:
         assert "ListClusters" not in audit.calls()
 
     def test_no_credentials(self, fleet: MotoServer, tmp_path: Path) -> None:
-        """Nothing can be read: exit 7 and one line."""
+        """Nothing can be read: exit 11 and one line."""
         audit = run_audit(fleet.endpoint, tmp_path, "--json", credentials=False)
-        assert audit.code == 7
+        assert audit.code == 11
         assert audit.stderr.splitlines()[-1] == (
             "node-heap-sidecar audit: ListClusters: NoCredentialsError: Unable to locate credentials"
         )
@@ -452,10 +452,10 @@ class TestAgainstTheEcsJsonStub:
         assert "8 API calls (9 HTTP requests)" in audit.stdout
 
     def test_access_denied_on_part_of_the_fleet(self, stub: EcsJsonStub, tmp_path: Path) -> None:
-        """A definition that cannot be read: the rest is reported, the gap named, exit 7."""
+        """A definition that cannot be read: the rest is reported, the gap named, exit 11."""
         stub.script("DescribeTaskDefinition", Reply.aws_error("AccessDeniedException", "not authorized"))
         audit = run_audit(stub.endpoint, tmp_path, "--json")
-        assert audit.code == 7
+        assert audit.code == 11
         assert audit.report == []
         assert audit.stderr.splitlines()[-1] == (
             "audit: could not read: task definition arn:aws:ecs:us-east-1:123456789012:task-definition/web:3: "

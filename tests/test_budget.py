@@ -122,13 +122,29 @@ class TestChooseBudget:
             ("task_limit", None, Outcome.NOT_BINDING),
         ]
 
-    def test_host_memory_as_last_resort(self) -> None:
-        """Nothing but MemTotal: it is used, with a warning."""
+    def test_host_memory_alone_is_no_limit(self) -> None:
+        """Nothing but MemTotal: it is not trusted (the machine's, or on Fargate the microVM's), so no memory."""
         host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 4096 * MIB, "/proc/meminfo MemTotal")
         budget = choose_budget([task_limit(None), host])
-        assert budget.memory_bytes == 4096 * MIB
-        assert budget.chosen == Verdict(host, Outcome.CHOSEN, "MemTotal: the machine's memory")
-        assert [n.code for n in budget.warnings] == ["limit_from_host_memory"]
+        assert (budget.memory_bytes, budget.chosen, budget.arithmetic) == (
+            None,
+            None,
+            "no limit from ECS or cgroups (MemTotal 4096 MiB is the machine's)",
+        )
+        assert budget.verdicts[1] == Verdict(
+            host, Outcome.NOT_TRUSTED, "the machine's memory, not a limit of the task or container"
+        )
+        assert [n.code for n in budget.warnings] == ["only_host_memory"]
+
+    def test_host_memory_alone_with_sidecars(self) -> None:
+        """A sidecar's figure next to MemTotal alone changes nothing: still no limit, and the sidecar is judged."""
+        envoy = container(Kind.SIDECAR_LIMIT, 128, Origin.DESCRIBE_TASK_DEFINITION, "envoy")
+        host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 4096 * MIB, "/proc/meminfo MemTotal")
+        budget = choose_budget([envoy, host])
+        assert (budget.memory_bytes, [v.outcome for v in budget.verdicts]) == (
+            None,
+            [Outcome.NOT_A_CEILING, Outcome.NOT_TRUSTED],
+        )
 
     def test_host_memory_not_needed(self) -> None:
         """With an ECS limit, a larger MemTotal is recorded as not needed and left out of the arithmetic."""
@@ -136,7 +152,7 @@ class TestChooseBudget:
         budget = choose_budget([task_limit(1024), host])
         assert budget.arithmetic == "task 1024 MiB"
         assert budget.verdicts[1] == Verdict(
-            host, Outcome.NOT_NEEDED, "a last resort; 1024 MiB from ECS/cgroups is lower"
+            host, Outcome.NOT_NEEDED, "the machine's memory; 1024 MiB from ECS/cgroups is lower"
         )
 
     def test_host_memory_below_the_task(self) -> None:

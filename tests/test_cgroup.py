@@ -54,6 +54,7 @@ def expect(
     ceiling: int | None,
     ceiling_where: str,
     notes: tuple[str, ...] = (),
+    problems: tuple[str, ...] = (),
 ) -> CgroupMemory:
     """A CgroupMemory whose paths are written relative to `{root}`; `resolve` fills in the scenario dir."""
     return CgroupMemory(
@@ -65,6 +66,7 @@ def expect(
         ceiling_bytes=ceiling,
         ceiling_where=ceiling_where,
         notes=notes,
+        problems=problems,
     )
 
 
@@ -80,6 +82,7 @@ def resolve(expected: CgroupMemory, root: Path) -> CgroupMemory:
         own_where=fill(expected.own_where),
         ceiling_where=fill(expected.ceiling_where),
         notes=tuple(fill(note) for note in expected.notes),
+        problems=tuple(fill(problem) for problem in expected.problems),
     )
 
 
@@ -337,6 +340,71 @@ SCENARIOS = [
         ),
         id="mountinfo-space-in-super-options",
     ),
+    pytest.param(
+        "garbage-limit",
+        expect(
+            version=1,
+            cgroup_path=f"/docker/{DOCKER_ID}",
+            directory=V1_MEMORY,
+            own=None,
+            own_where=f"{V1_MEMORY}/memory.limit_in_bytes",
+            ceiling=None,
+            ceiling_where=f"no ancestor dir visible: own cgroup is the mount point {V1_MEMORY}; "
+            f"{V1_MEMORY}/memory.stat hierarchical_memory_limit sets no limit",
+            problems=(f"{V1_MEMORY}/memory.limit_in_bytes: 'unlimited\\n': expected a byte count",),
+        ),
+        id="garbage-limit",
+    ),
+    pytest.param(
+        "garbage-memory-max",
+        expect(
+            version=2,
+            cgroup_path="/",
+            directory="{root}/sys/fs/cgroup",
+            own=None,  # memory.high says max; memory.max cannot be read
+            own_where="{root}/sys/fs/cgroup/memory.max",
+            ceiling=None,
+            ceiling_where="no ancestor dir visible: own cgroup is the mount point {root}/sys/fs/cgroup",
+            problems=("{root}/sys/fs/cgroup/memory.max: '512M\\n': expected a byte count or 'max'",),
+        ),
+        id="garbage-memory-max",
+    ),
+    pytest.param(
+        # The issue-8 case: one garbage level must not drop the task limit read at another.
+        "v1-garbage-ancestor",
+        expect(
+            version=1,
+            cgroup_path=f"/ecs/{EC2_TASK}/{EC2_CONTAINER}",
+            directory=f"{V1_MEMORY}/ecs/{EC2_TASK}/{EC2_CONTAINER}",
+            own=None,
+            own_where=f"{V1_MEMORY}/ecs/{EC2_TASK}/{EC2_CONTAINER}/memory.limit_in_bytes",
+            ceiling=536870912,  # the task's 512 MiB; memory.stat's hierarchical limit agrees
+            ceiling_where=f"{V1_MEMORY}/ecs/{EC2_TASK}/memory.limit_in_bytes",
+            problems=(
+                f"{V1_MEMORY}/ecs/memory.limit_in_bytes: '768M\\n': expected a byte count",
+                f"{V1_MEMORY}/ecs/{EC2_TASK}/{EC2_CONTAINER}/memory.stat line 11: 'pgfault 29848 extra': "
+                "expected '<key> <integer>'",
+            ),
+        ),
+        id="v1-garbage-ancestor",
+    ),
+    pytest.param(
+        "v2-garbage-own-task-limit",
+        expect(
+            version=2,
+            cgroup_path=f"/{ECS_V2_TASK_DIR}/docker-{EC2_CONTAINER}.scope",
+            directory=f"{{root}}/sys/fs/cgroup/{ECS_V2_TASK_DIR}/docker-{EC2_CONTAINER}.scope",
+            own=None,
+            own_where=f"{{root}}/sys/fs/cgroup/{ECS_V2_TASK_DIR}/docker-{EC2_CONTAINER}.scope/memory.max",
+            ceiling=536870912,
+            ceiling_where=f"{{root}}/sys/fs/cgroup/{ECS_V2_TASK_DIR}/memory.max",
+            problems=(
+                f"{{root}}/sys/fs/cgroup/{ECS_V2_TASK_DIR}/docker-{EC2_CONTAINER}.scope/memory.max: '1G\\n': "
+                "expected a byte count or 'max'",
+            ),
+        ),
+        id="v2-garbage-own-task-limit",
+    ),
 ]
 
 MALFORMED = [
@@ -346,21 +414,13 @@ MALFORMED = [
         id="empty-mountinfo",
     ),
     pytest.param(
+        # The memory mount's own line is the broken one: no memory controller can be found, and the
+        # message says why (the line quoted up to 120 characters).
         "too-few-fields",
-        f"{{root}}/proc/self/mountinfo line 9: '1262 1259 0:30 /docker/{DOCKER_ID} /sys/fs/cgroup/memory "
-        "ro,nosuid,nodev,noexec,relatime master:12 - cgroup cgroup': "
+        f"no memory controller found; {{root}}/proc/self/mountinfo line 9: '1262 1259 0:30 /docker/{DOCKER_ID} "
+        "/sys/fs/cgroup/memory ro,nos...: "
         "expected filesystem type, source and super options after ' - ', found 2 fields",
         id="too-few-fields",
-    ),
-    pytest.param(
-        "garbage-limit",
-        "{root}/sys/fs/cgroup/memory/memory.limit_in_bytes: 'unlimited\\n': expected a byte count",
-        id="garbage-limit",
-    ),
-    pytest.param(
-        "garbage-memory-max",
-        "{root}/sys/fs/cgroup/memory.max: '512M\\n': expected a byte count or 'max'",
-        id="garbage-memory-max",
     ),
     pytest.param(
         "no-memory-line-in-proc-cgroup",

@@ -7,59 +7,17 @@ code, its JSON events on stdout, its one-line error on stderr and the env file i
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.runs import Result, run_cli
 from tests.servers import EcsJsonStub, MotoServer, TmdsStub, ecs_payload
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 NO_MEMINFO_TREE = FIXTURES / "cgroup" / "v2-only-no-memory-controller"
-
-
-class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.code = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        # JSON lines (run); `explain --json` prints one indented document instead.
-        self.events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"')]
-
-    def event(self, name: str) -> dict[str, Any]:
-        found = [e for e in self.events if e["event"] == name]
-        assert len(found) == 1, (name, self.stdout, self.stderr)
-        event: dict[str, Any] = found[0]
-        return event
-
-    def names(self) -> list[str]:
-        return [e["event"] for e in self.events]
-
-
-def run_cli(tmp_path: Path, *args: str, **env: str) -> Result:
-    """`python -m sidecar ARGS` with only `env` (plus PATH and a local-only AWS setup)."""
-    empty = tmp_path / "aws-empty"
-    empty.write_text("")
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NODE_HEAP_ENV_FILE": str(tmp_path / "node-heap.env"),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
-        env={**base, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Result(proc)
 
 
 def fargate(memory_mib: int = 512, *, extra: list[dict[str, Any]] | None = None) -> tuple[Any, Any]:
@@ -208,7 +166,8 @@ class TestPolicy:
         result = run_cli(tmp_path, NODE_HEAP_PROC_ROOT=str(tmp_path), NODE_HEAP_ON_ERROR="closed")
         assert result.code == 4
         assert result.stderr.startswith(
-            "node-heap-sidecar: no memory limit found for the Node container and NODE_HEAP_ON_ERROR=closed: "
+            "node-heap-sidecar: no trustworthy memory limit for the Node container (no limit found) and "
+            "NODE_HEAP_ON_ERROR=closed: "
         )
         assert not (tmp_path / "node-heap.env").exists()
 
@@ -225,12 +184,17 @@ class TestPolicy:
         )
         assert not (tmp_path / "node-heap.env").exists()
 
-    def test_too_small_open_writes_what_fits(self, tmp_path: Path) -> None:
-        """The same in open mode: a loud warning, the tiny heap that fits, exit 0."""
+    def test_too_small_open_writes_no_flag_node_cannot_start_with(self, tmp_path: Path) -> None:
+        """The same in open mode: the 1 MiB that fits is below the 12 MiB Node 22 starts with (Node exits 133 with
+        `--max-old-space-size=1`), so loud warnings, no heap flag, exit 0."""
         result = run_cli(tmp_path, NODE_HEAP_MEMORY_MIB="64", NODE_HEAP_NODE_VERSION="22")
         assert result.code == 0
-        assert result.event("container_too_small")["level"] == "warning"
-        assert result.event("decision")["node_options_added"] == "--max-old-space-size=1 --max-semi-space-size=1"
+        assert (result.event("container_too_small")["level"], result.event("no_heap_fits")["level"]) == (
+            "warning",
+            "warning",
+        )
+        assert result.event("decision")["node_options_added"] == ""
+        assert "NODE_HEAP_OPTIONS=''" in (tmp_path / "node-heap.env").read_text()
 
 
 def ec2_task(task_arn: str, family: str, revision: str) -> tuple[Any, Any]:
@@ -308,8 +272,9 @@ class TestEc2WithTheEcsApi:
         assert result.code == 3
         assert "(app, envoy)" in result.stderr
 
-    def test_without_credentials_falls_back_with_warnings(self, tmp_path: Path, task: dict[str, Any]) -> None:
-        """No task role: the API is skipped, the target is unknown, and the machine's MemTotal is the last resort."""
+    def test_without_credentials_no_heap_from_host_memory(self, tmp_path: Path, task: dict[str, Any]) -> None:
+        """No task role: the API is skipped and the target's limit is unknown; the machine's MemTotal is not a limit,
+        so no heap flag is written (it used to size the heap from this machine's 24 GiB)."""
         container, tmds_task = ec2_task(task["taskArn"], "api", "1")
         with TmdsStub(container=container, task=tmds_task) as stub:
             result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_TARGET="app")
@@ -320,8 +285,22 @@ class TestEc2WithTheEcsApi:
             "skipped",
             "no AWS credentials (task role) available",
         )
-        assert decision["memory_origin"] == "proc_meminfo"
-        assert {"target_not_listed", "limit_from_host_memory"} <= set(result.names())
+        assert (decision["status"], decision["memory_origin"], decision["node_options_added"]) == ("no_limit", None, "")
+        assert {"target_not_listed", "only_host_memory", "no_limit_found"} <= set(result.names())
+
+    def test_without_credentials_closed_fails(self, tmp_path: Path, task: dict[str, Any]) -> None:
+        """The same in closed mode: MemTotal alone is no trustworthy limit, so exit 4 and no file."""
+        container, tmds_task = ec2_task(task["taskArn"], "api", "1")
+        with TmdsStub(container=container, task=tmds_task) as stub:
+            result = run_cli(
+                tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_TARGET="app", NODE_HEAP_ON_ERROR="closed"
+            )
+        assert result.code == 4
+        assert result.stderr.startswith(
+            "node-heap-sidecar: no trustworthy memory limit for the Node container (no limit from ECS or cgroups "
+            "(MemTotal "
+        )
+        assert not (tmp_path / "node-heap.env").exists()
 
 
 class TestRunTimeOverrides:

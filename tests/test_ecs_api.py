@@ -179,39 +179,66 @@ class TestParseDescribeTasks:
             ("²", "'²'"),
             (True, "True"),
             (-5, "-5"),
+            ("9" * 5000, "'" + "9" * 76 + "..."),
         ],
     )
     def test_bad_memory(self, memory: Any, shown: str) -> None:
-        """A memory that is not a whole number of MiB is an error naming the container's index."""
+        """A memory that is not a whole number of MiB is named with the container's index; the rest is kept."""
+        doc = describe_tasks_with_sizes()
+        doc["tasks"][0]["containers"][0]["memory"] = memory  # changed
+        described = ecs_api.parse_describe_tasks(doc, TASK_ARN)
+        assert (described.memory_mib, described.containers[0].memory_mib, described.problems) == (
+            1024,
+            None,
+            (f"DescribeTasks containers[0].memory={shown}: expected a whole number of MiB",),
+        )
+
+    def test_implausible_memory(self) -> None:
+        """A memory above 64 TiB is rejected as implausible, not planned."""
         doc = describe_tasks_example()
-        doc["tasks"][0]["containers"][0]["memory"] = memory  # added
-        with pytest.raises(SourceError) as info:
-            ecs_api.parse_describe_tasks(doc, TASK_ARN)
-        assert str(info.value) == f"DescribeTasks containers[0].memory={shown}: expected a whole number of MiB"
+        doc["tasks"][0]["memory"] = str(1 << 40)  # added: 2^40 MiB = 1 EiB
+        described = ecs_api.parse_describe_tasks(doc, TASK_ARN)
+        assert (described.memory_mib, described.problems) == (
+            None,
+            ("DescribeTasks tasks[0].memory='1099511627776': implausible, expected at most 67108864 MiB",),
+        )
 
     def test_bad_task_memory(self) -> None:
-        """A task memory that is not a number of MiB is an error."""
+        """A task memory that is not a number of MiB is named; the containers are kept."""
         doc = describe_tasks_example()
         doc["tasks"][0]["memory"] = "1 GB"  # added
+        described = ecs_api.parse_describe_tasks(doc, TASK_ARN)
+        assert (described.memory_mib, described.containers, described.problems) == (
+            None,
+            (ContainerSpec("ecs-demo", None, None),),
+            ("DescribeTasks tasks[0].memory='1 GB': expected a whole number of MiB",),
+        )
+
+    def test_tasks_not_a_list(self) -> None:
+        """A `tasks` that is not a list fails the whole answer: the task is not in it."""
+        doc = describe_tasks_example()
+        doc["tasks"] = {}  # changed
         with pytest.raises(SourceError) as info:
             ecs_api.parse_describe_tasks(doc, TASK_ARN)
-        assert str(info.value) == "DescribeTasks tasks[0].memory='1 GB': expected a whole number of MiB"
+        assert str(info.value) == "DescribeTasks.tasks={}: expected a list"
 
     @pytest.mark.parametrize(
-        ("change", "message"),
+        ("change", "message", "containers"),
         [
-            (lambda doc: doc.update(tasks={}), "DescribeTasks.tasks={}: expected a list"),
             (
                 lambda doc: doc["tasks"][0].update(containers={"name": "ecs-demo"}),
                 "DescribeTasks tasks[0].containers={'name': 'ecs-demo'}: expected a list",
+                0,
             ),
             (
                 lambda doc: doc["tasks"][0]["containers"][0].pop("name"),
                 "DescribeTasks containers[0]: expected an object with a name",
+                0,
             ),
             (
                 lambda doc: doc["tasks"][0].update(overrides={"containerOverrides": {}}),
                 "DescribeTasks overrides.containerOverrides={}: expected a list",
+                1,
             ),
             (
                 lambda doc: doc["tasks"][0]["overrides"]["containerOverrides"][0].update(
@@ -219,16 +246,16 @@ class TestParseDescribeTasks:
                 ),
                 "DescribeTasks containers[0] override.environment='NODE_OPTIONS=--max-old-space-size=384': "
                 "expected a list",
+                1,
             ),
         ],
     )
-    def test_malformed(self, change: Any, message: str) -> None:
-        """A field of the wrong shape is an error naming where it was."""
-        doc = describe_tasks_example()
+    def test_malformed(self, change: Any, message: str, containers: int) -> None:
+        """A field of the wrong shape is named where it was; the task memory survives it."""
+        doc = describe_tasks_with_sizes()
         change(doc)  # changed: the field named in the message
-        with pytest.raises(SourceError) as info:
-            ecs_api.parse_describe_tasks(doc, TASK_ARN)
-        assert str(info.value) == message
+        described = ecs_api.parse_describe_tasks(doc, TASK_ARN)
+        assert (described.memory_mib, len(described.containers), described.problems) == (1024, containers, (message,))
 
     def test_not_an_object(self) -> None:
         """An answer that is not an object is an error."""
@@ -300,40 +327,58 @@ class TestParseTaskDefinition:
                 lambda doc: doc.update(taskDefinition=[]),
                 "DescribeTaskDefinition.taskDefinition=[]: expected a dict",
             ),
-            (
-                lambda doc: doc["taskDefinition"].update(containerDefinitions={}),
-                "DescribeTaskDefinition taskDefinition.containerDefinitions={}: expected a list",
-            ),
-            (
-                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].pop("name"),
-                "DescribeTaskDefinition containerDefinitions[1]: expected an object with a name",
-            ),
-            (
-                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].update(memory="500m"),
-                "DescribeTaskDefinition containerDefinitions[1].memory='500m': expected a whole number of MiB",
-            ),
-            (
-                lambda doc: doc["taskDefinition"]["containerDefinitions"][0].update(memoryReservation=False),
-                "DescribeTaskDefinition containerDefinitions[0].memoryReservation=False: "
-                "expected a whole number of MiB",
-            ),
-            (
-                lambda doc: doc["taskDefinition"].update(memory="1 GB"),
-                "DescribeTaskDefinition taskDefinition.memory='1 GB': expected a whole number of MiB",
-            ),
-            (
-                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].update(environment={"a": "b"}),
-                "DescribeTaskDefinition containerDefinitions[1].environment={'a': 'b'}: expected a list",
-            ),
         ],
     )
-    def test_malformed(self, change: Any, message: str) -> None:
-        """A field of the wrong shape is an error naming where it was."""
+    def test_unusable(self, change: Any, message: str) -> None:
+        """An answer without a readable taskDefinition object is an error naming where it was."""
         doc = task_definition_example()
         change(doc)  # changed: the field named in the message
         with pytest.raises(SourceError) as info:
             ecs_api.parse_task_definition(doc)
         assert str(info.value) == message
+
+    @pytest.mark.parametrize(
+        ("change", "message", "names"),
+        [
+            (
+                lambda doc: doc["taskDefinition"].update(containerDefinitions={}),
+                "DescribeTaskDefinition taskDefinition.containerDefinitions={}: expected a list",
+                [],
+            ),
+            (
+                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].pop("name"),
+                "DescribeTaskDefinition containerDefinitions[1]: expected an object with a name",
+                ["wordpress"],
+            ),
+            (
+                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].update(memory="500m"),
+                "DescribeTaskDefinition containerDefinitions[1].memory='500m': expected a whole number of MiB",
+                ["wordpress", "mysql"],
+            ),
+            (
+                lambda doc: doc["taskDefinition"]["containerDefinitions"][0].update(memoryReservation=False),
+                "DescribeTaskDefinition containerDefinitions[0].memoryReservation=False: "
+                "expected a whole number of MiB",
+                ["wordpress", "mysql"],
+            ),
+            (
+                lambda doc: doc["taskDefinition"].update(memory="1 GB"),
+                "DescribeTaskDefinition taskDefinition.memory='1 GB': expected a whole number of MiB",
+                ["wordpress", "mysql"],
+            ),
+            (
+                lambda doc: doc["taskDefinition"]["containerDefinitions"][1].update(environment={"a": "b"}),
+                "DescribeTaskDefinition containerDefinitions[1].environment={'a': 'b'}: expected a list",
+                ["wordpress", "mysql"],
+            ),
+        ],
+    )
+    def test_malformed(self, change: Any, message: str, names: list[str]) -> None:
+        """A field of the wrong shape is named where it was; every readable container is kept."""
+        doc = task_definition_example()
+        change(doc)  # changed: the field named in the message
+        definition = ecs_api.parse_task_definition(doc)
+        assert ([c.name for c in definition.containers], definition.problems) == (names, (message,))
 
 
 NODE = {
@@ -550,7 +595,8 @@ class TestFetchTaskFromApi:
         )
 
     def test_malformed_answer_recorded(self, ecs_stub: EcsJsonStub, aws_credentials: None) -> None:
-        """A DescribeTasks answer that boto3 accepts but we cannot read is recorded with its own message."""
+        """A DescribeTasks field that boto3 accepts but we cannot read is recorded with its own message; the rest of
+        the answer, and DescribeTaskDefinition, are kept."""
         doc = describe_tasks_example()
         doc["tasks"][0]["containers"][0]["memory"] = "lots"  # added
         ecs_stub.answer("DescribeTasks", doc)
@@ -558,13 +604,10 @@ class TestFetchTaskFromApi:
         result = ecs_api.fetch_task_from_api(
             task_arn=TASK_ARN, cluster="default", task_definition=None, endpoint_url=ecs_stub.endpoint
         )
-        assert result == ApiResult(
-            task=None,
-            task_definition=None,
-            errors=(
-                "DescribeTasks containers[0].memory='lots': expected a whole number of MiB",
-                "DescribeTaskDefinition: no task definition ARN or family:revision known",
-            ),
+        assert (result.task is not None, result.task_definition is not None, result.errors) == (
+            True,
+            True,
+            ("DescribeTasks containers[0].memory='lots': expected a whole number of MiB",),
         )
 
     def test_connection_refused(self, refused_port: int, aws_credentials: None) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -184,11 +186,47 @@ class TestWriteEnvFile:
             write_env_file(path, "x\n")
         assert str(caught.value) == f"{path}: cannot create a temp file in {path.parent}: No such file or directory"
 
-    def test_failed_rename_leaves_nothing(self, tmp_path: Path) -> None:
-        """When the rename fails (the target is a directory) the temp file is removed."""
+    def test_directory_refused_leaves_nothing(self, tmp_path: Path) -> None:
+        """A directory where the file belongs is refused before any temp file is made."""
         path = tmp_path / "node-heap.env"
         path.mkdir()
         with pytest.raises(OutputError) as caught:
             write_env_file(path, "x\n")
-        assert str(caught.value) == f"{path}: Is a directory"
+        assert str(caught.value) == f"{path}: is a directory, expected a regular file (or nothing) there"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["node-heap.env"]
+
+    @pytest.mark.parametrize("kind", ["fifo", "socket", "char-device"])
+    def test_special_file_not_replaced(self, tmp_path: Path, kind: str) -> None:
+        """A pipe, socket or device node at the path is left alone (as root a rename would replace it)."""
+        path = tmp_path / "node-heap.env"
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "socket":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(path))
+            sock.close()
+        else:
+            if os.geteuid() != 0:
+                pytest.skip("mknod of a device needs root")
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # the same device as /dev/null
+        before = os.lstat(path)
+        with pytest.raises(OutputError) as caught:
+            write_env_file(path, "x\n")
+        after = os.lstat(path)
+        assert str(caught.value) == f"{path}: is a device, socket or pipe, expected a regular file (or nothing) there"
+        assert (after.st_ino, after.st_mode, sorted(p.name for p in tmp_path.iterdir())) == (
+            before.st_ino,
+            before.st_mode,
+            ["node-heap.env"],
+        )
+
+    def test_stale_temp_files_removed(self, tmp_path: Path) -> None:
+        """Temp files a killed run left more than a minute ago are removed; a fresh one (a writer at work) stays."""
+        path = tmp_path / "node-heap.env"
+        stale, fresh = tmp_path / ".node-heap.env.abc123.tmp", tmp_path / ".node-heap.env.def456.tmp"
+        stale.write_text("half")
+        fresh.write_text("half")
+        old = time.time() - 120
+        os.utime(stale, (old, old))
+        write_env_file(path, "x\n")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, path.name]

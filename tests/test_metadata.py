@@ -6,6 +6,7 @@ read from those files by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -23,12 +24,27 @@ FARGATE_TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/MyEmptyCluster/bfa26
 EC2_TASK_ARN = "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c"
 CURL_IMAGE_ECR = "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest"
 
-FARGATE_CURL_IMAGE = ContainerMetadata("curl-image", "NORMAL", None, "curlimages/curl", "RUNNING")
-FARGATE_APP = ContainerMetadata("fargate-app", "NORMAL", None, "public.ecr.aws/docker/library/httpd:latest", "RUNNING")
-EC2_PAUSE = ContainerMetadata(
-    "~internal~ecs~pause", "CNI_PAUSE", None, "amazon/amazon-ecs-pause:0.1.0", "RESOURCES_PROVISIONED"
+FARGATE_CURL_IMAGE = ContainerMetadata(
+    "curl-image", "NORMAL", None, "curlimages/curl", "RUNNING", "bfa2636268144d039771334145e490c5-1117626119"
 )
-EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+FARGATE_APP = ContainerMetadata(
+    "fargate-app",
+    "NORMAL",
+    None,
+    "public.ecr.aws/docker/library/httpd:latest",
+    "RUNNING",
+    "bfa2636268144d039771334145e490c5-3681984407",
+)
+EC2_PAUSE = ContainerMetadata(
+    "~internal~ecs~pause",
+    "CNI_PAUSE",
+    None,
+    "amazon/amazon-ecs-pause:0.1.0",
+    "RESOURCES_PROVISIONED",
+    "598cba581fe3f939459eaba1e071d5c93bb2c49b7d1ba7db6bb19deeb70d8e38",
+)
+EC2_CURL_ID = "ee08638adaaf009d78c248913f629e38299471d45fe7dc944d1039077e3424ca"
+EC2_CURL = ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", EC2_CURL_ID)
 
 
 def ec2_task(*, url: str = "task", self_name: str | None = None, memory_mib: int | None = None) -> TaskMetadata:
@@ -85,7 +101,9 @@ class TestParseTask:
         doc = ecs_payload("fargate-task-metadata.json")
         doc["Containers"][0]["Limits"]["Memory"] = 64  # changed: curl-image gets a 64 MiB hard limit
         assert metadata.parse_task(doc).containers == (
-            ContainerMetadata("curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING"),
+            ContainerMetadata(
+                "curl-image", "NORMAL", 64, "curlimages/curl", "RUNNING", "bfa2636268144d039771334145e490c5-1117626119"
+            ),
             FARGATE_APP,
         )
 
@@ -148,19 +166,31 @@ class TestParseTask:
         ],
     )
     def test_task_limits_memory_garbage(self, memory: Any, shown: str) -> None:
-        """A task Limits.Memory that is not a whole non-negative number is an error naming the field."""
+        """A task Limits.Memory that is not a whole non-negative number is named; the containers are kept."""
         doc = ecs_payload("fargate-task-metadata.json")
         doc["Limits"]["Memory"] = memory  # changed: task Limits.Memory
-        with pytest.raises(SourceError) as info:
-            metadata.parse_task(doc)
-        assert str(info.value) == f"task: Limits.Memory={shown}: expected a whole number of MiB"
+        task = metadata.parse_task(doc)
+        assert (task.memory_mib, task.containers, task.problems) == (
+            None,
+            (FARGATE_CURL_IMAGE, FARGATE_APP),
+            (f"task: Limits.Memory={shown}: expected a whole number of MiB",),
+        )
+
+    def test_task_limits_memory_implausible(self) -> None:
+        """A task Limits.Memory above 64 TiB (twice the largest machine) is rejected as implausible."""
+        doc = ecs_payload("fargate-task-metadata.json")
+        doc["Limits"]["Memory"] = 10**12  # changed: 10^12 MiB, about 950 PiB
+        task = metadata.parse_task(doc)
+        assert (task.memory_mib, task.problems) == (
+            None,
+            ("task: Limits.Memory=1000000000000: implausible, expected at most 67108864 MiB",),
+        )
 
     def test_nan_from_json_text(self) -> None:
-        """`NaN` in the JSON text (which json.loads accepts) is a SourceError, not a ValueError."""
+        """`NaN` in the JSON text (which json.loads accepts) is a named problem, not a ValueError."""
         doc = json.loads('{"TaskARN": "t", "Limits": {"CPU": 1, "Memory": NaN}}')
-        with pytest.raises(SourceError) as info:
-            metadata.parse_task(doc, "http://127.0.0.1/v4/x/task")
-        assert str(info.value) == ("http://127.0.0.1/v4/x/task: Limits.Memory=nan: expected a whole number of MiB")
+        task = metadata.parse_task(doc, "http://127.0.0.1/v4/x/task")
+        assert task.problems == ("http://127.0.0.1/v4/x/task: Limits.Memory=nan: expected a whole number of MiB",)
 
     @pytest.mark.parametrize(
         ("change", "message"),
@@ -171,46 +201,63 @@ class TestParseTask:
             ({"Cluster": ["default"]}, "task: Cluster=['default']: expected a string"),
             ({"LaunchType": {"EC2": True}}, "task: LaunchType={'EC2': True}: expected a string"),
             ({"Limits": [3072]}, "task: Limits=[3072]: expected an object"),
-            ({"Containers": {"Name": "curl"}}, "task: Containers={'Name': 'curl'}: expected a list"),
-            ({"Containers": ["curl"]}, "task Containers[0]: expected a JSON object, got str"),
-            ({"Containers": [{"Name": ""}]}, "task Containers[0]: Name='': expected a container name"),
         ],
     )
     def test_wrong_types(self, change: dict[str, Any], message: str) -> None:
-        """A field of the wrong type is an error naming the field and the value found."""
+        """A field of the wrong type is named with the value found, and costs only that field."""
         doc = ecs_payload("ec2-task-metadata.json")
         doc.update(change)  # changed: the field named in `change`
-        with pytest.raises(SourceError) as info:
-            metadata.parse_task(doc)
-        assert str(info.value) == message
+        task = metadata.parse_task(doc)
+        assert (task.problems, task.containers, task.family) == ((message,), (EC2_PAUSE, EC2_CURL), "curltest")
 
-    def test_not_an_object(self) -> None:
-        """A /task answer that is a JSON string (the agent's error body) is an error."""
-        with pytest.raises(SourceError) as info:
-            metadata.parse_task("V4 task metadata handler: unable to get task")
-        assert str(info.value) == "task: expected a JSON object, got str"
+    @pytest.mark.parametrize(
+        ("containers", "message"),
+        [
+            ({"Name": "curl"}, "task: Containers={'Name': 'curl'}: expected a list"),
+            (["curl"], "task Containers[0]: expected a JSON object, got str"),
+            ([{"Name": ""}], "task Containers[0]: Name='': expected a container name"),
+        ],
+    )
+    def test_unreadable_containers(self, containers: Any, message: str) -> None:
+        """Containers that cannot be read are named and skipped; the task limit survives them."""
+        doc = ecs_payload("fargate-task-metadata.json")
+        doc["Containers"] = containers  # changed: the Containers list
+        task = metadata.parse_task(doc)
+        assert (task.memory_mib, task.containers, task.problems) == (512, (), (message,))
 
     def test_container_garbage_names_index_and_name(self) -> None:
-        """A bad container Limits.Memory inside /task names the container's index and name."""
+        """A bad container Limits.Memory names the container's index and name; the container and the
+        others are kept (its own limit unknown)."""
         doc = ecs_payload("ec2-task-metadata.json")
         doc["Containers"][1]["Limits"]["Memory"] = "128"  # changed: curl's Limits.Memory to a string
-        with pytest.raises(SourceError) as info:
-            metadata.parse_task(doc)
-        assert str(info.value) == (
-            "task Containers[1]: Containers[Name=curl].Limits.Memory='128': expected a whole number of MiB"
+        task = metadata.parse_task(doc)
+        assert (task.containers, task.problems) == (
+            (EC2_PAUSE, ContainerMetadata("curl", "NORMAL", None, CURL_IMAGE_ECR, "RUNNING", EC2_CURL_ID)),
+            ("task Containers[1]: Containers[Name=curl].Limits.Memory='128': expected a whole number of MiB",),
         )
+
+    def test_long_value_is_cut_in_the_message(self) -> None:
+        """A message quotes at most 80 characters of a bad value, however long it is."""
+        doc = ecs_payload("fargate-task-metadata.json")
+        doc["Family"] = ["x" * 10_000]  # changed: a 10 000-character list where a string belongs
+        (problem,) = metadata.parse_task(doc).problems
+        assert problem == "task: Family=['" + "x" * 75 + "...: expected a string"  # 2 + 75 + 3 = 80
 
 
 class TestParseContainer:
     def test_fargate_container(self) -> None:
         """The Fargate container example has a 128 MiB hard limit."""
         assert metadata.parse_container(ecs_payload("fargate-container-metadata.json")) == (
-            ContainerMetadata("curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING")
+            ContainerMetadata(
+                "curl", "NORMAL", 128, CURL_IMAGE_ECR, "RUNNING", "cd189a933e5849daa93386466019ab50-2495160603"
+            )
         )
 
     def test_ec2_container(self) -> None:
         """The EC2 container example has Limits.Memory 128."""
-        assert metadata.parse_container(ecs_payload("ec2-container-metadata.json")) == EC2_CURL
+        assert metadata.parse_container(ecs_payload("ec2-container-metadata.json")) == dataclasses.replace(
+            EC2_CURL, docker_id="ea32192c8553fbff06c9340478a2ff089b2bb5646fb718b4ee206641c9086d66"
+        )
 
     def test_only_name(self) -> None:
         """Every field but Name is optional."""
@@ -229,12 +276,13 @@ class TestParseContainer:
         """Container Limits.Memory is the hard limit in MiB; 0 (EC2) and absent (Fargate) mean none."""
         doc = ecs_payload("ec2-container-metadata.json")
         doc["Limits"] = limits  # changed: the container Limits object
-        assert metadata.parse_container(doc).memory_mib == expected
+        container = metadata.parse_container(doc)
+        assert container is not None
+        assert container.memory_mib == expected
 
     @pytest.mark.parametrize(
         ("change", "message"),
         [
-            ({"Name": None}, "container: Name=None: expected a container name"),
             ({"Type": ["NORMAL"]}, "container: Type=['NORMAL']: expected a string"),
             ({"Image": {}}, "container: Image={}: expected a string"),
             ({"KnownStatus": True}, "container: KnownStatus=True: expected a string"),
@@ -250,18 +298,24 @@ class TestParseContainer:
         ],
     )
     def test_wrong_types(self, change: dict[str, Any], message: str) -> None:
-        """A field of the wrong type is an error naming the field and the value found."""
+        """A field of the wrong type is named with the value found; the container keeps its name."""
         doc = ecs_payload("ec2-container-metadata.json")
         doc.update(change)  # changed: the field named in `change`
-        with pytest.raises(SourceError) as info:
-            metadata.parse_container(doc)
-        assert str(info.value) == message
+        problems: list[str] = []
+        container = metadata.parse_container(doc, problems=problems)
+        assert (container is not None and container.name, problems) == ("curl", [message])
 
-    def test_not_an_object(self) -> None:
-        """A container answer that is a list is an error."""
-        with pytest.raises(SourceError) as info:
-            metadata.parse_container([], "http://127.0.0.1/v4/x")
-        assert str(info.value) == "http://127.0.0.1/v4/x: expected a JSON object, got list"
+    @pytest.mark.parametrize(
+        ("doc", "message"),
+        [
+            ({"Name": None}, "http://127.0.0.1/v4/x: Name=None: expected a container name"),
+            ([], "http://127.0.0.1/v4/x: expected a JSON object, got list"),
+        ],
+    )
+    def test_unusable(self, doc: Any, message: str) -> None:
+        """A container without a usable Name is None, and the reason is named."""
+        problems: list[str] = []
+        assert (metadata.parse_container(doc, "http://127.0.0.1/v4/x", problems), problems) == (None, [message])
 
 
 class TestMakeSession:
@@ -402,15 +456,19 @@ class TestFetchTaskMetadata:
         )
 
     def test_malformed_task_names_url(self, tmds: TmdsStub) -> None:
-        """A malformed /task answer is an error naming its URL."""
+        """A malformed field of /task is named with its URL; the rest of the answer is kept."""
         doc = ecs_payload("fargate-task-metadata.json")
         doc["Limits"]["Memory"] = "512"  # changed: task Limits.Memory to a string
         tmds.script("/task", Reply.json(doc))
         tmds.script("", Reply.json(ecs_payload("fargate-container-metadata.json")))
-        with pytest.raises(SourceError) as info:
-            metadata.fetch_task_metadata(tmds.uri)
-        assert str(info.value) == (
-            f"http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: Limits.Memory='512': expected a whole number of MiB"
+        task = metadata.fetch_task_metadata(tmds.uri)
+        assert (task.self_name, len(task.containers), task.problems) == (
+            "curl",
+            2,
+            (
+                f"http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: Limits.Memory='512': "
+                "expected a whole number of MiB",
+            ),
         )
 
     def test_agent_error_string_with_200(self, tmds: TmdsStub) -> None:

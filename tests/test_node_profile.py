@@ -104,16 +104,24 @@ class TestProfileFor:
         ("version", "expected"),
         [
             pytest.param(
-                (20, None), NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2"), id="20"
+                (20, None),
+                NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", min_start_old_mib=8),
+                id="20",
             ),
             pytest.param(
                 (22, 11),
-                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3"),
+                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", min_start_old_mib=12),
                 id="22.11",
             ),
-            pytest.param((24, 6), NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0"), id="24.6"),
             pytest.param(
-                (26, None), NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0"), id="26"
+                (24, 6),
+                NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", min_start_old_mib=12),
+                id="24.6",
+            ),
+            pytest.param(
+                (26, None),
+                NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", min_start_old_mib=10),
+                id="26",
             ),
         ],
     )

@@ -99,17 +99,34 @@ class TestPlanHeap:
         assert (plan.heap_mib, plan.binding) == (32, "NODE_HEAP_MIN_MIB=32 (a cap was lower)")
 
     def test_too_small(self) -> None:
-        """64 MiB: 64 - 7 - 40 = 17; 17 - 12 - 3 = 2 = 1 + ceil(0.05): below 32; 99 MiB is the smallest that fits."""
+        """64 MiB: 64 - 7 - 40 = 17; 17 - 12 - 3 = 2 = 1 + ceil(0.05): 1 MiB, below the 12 MiB Node 22 needs to
+        start, so no heap flag at all (Node 20 exits 133 with `--max-old-space-size=1`); 99 MiB is the smallest
+        memory that reaches 32."""
         plan = plan_heap(64, Knobs(), NODE22)
         assert plan.too_small
-        assert (plan.fit_mib, plan.heap_mib, plan.smallest_memory_mib) == (1, 1, 99)
-        assert plan.flags == ("--max-old-space-size=1", "--max-semi-space-size=1")
+        assert (plan.fit_mib, plan.heap_mib, plan.smallest_memory_mib, plan.flags) == (1, None, 99, ())
         assert plan.warnings == (
             Notice(
                 "container_too_small",
                 "container too small: 64 MiB leaves 1 MiB of old space per isolate, below NODE_HEAP_MIN_MIB=32; "
                 "the smallest memory that fits is 99 MiB",
             ),
+            Notice(
+                "no_heap_fits",
+                "only 1 MiB of old space fits in 64 MiB, below the 12 MiB Node 22 needs to start: the env file sets "
+                "NO heap flag, so Node sizes its heap itself and may be killed by the kernel; give the container "
+                "more memory",
+            ),
+        )
+
+    def test_too_small_but_startable(self) -> None:
+        """80 MiB: 80 - 8 - 40 = 32; 32 - 12 - 3 = 17 = 16 + ceil(0.8): 16 MiB is below NODE_HEAP_MIN_MIB but Node 22
+        starts with it (>= 12), so it is written, with the too-small warning."""
+        plan = plan_heap(80, Knobs(), NODE22)
+        assert (plan.too_small, plan.heap_mib, plan.flags) == (
+            True,
+            16,
+            ("--max-old-space-size=16", "--max-semi-space-size=1"),
         )
 
     def test_nothing_fits(self) -> None:
@@ -117,14 +134,18 @@ class TestPlanHeap:
         plan = plan_heap(48, Knobs(), NODE22)
         assert plan.flags == ()
         assert plan.heap_mib is None
-        assert Notice("no_heap_fits", "no old space fits at all: the sidecar sets no heap flag") in plan.warnings
+        assert [n.code for n in plan.warnings] == ["container_too_small", "no_heap_fits"]
 
     def test_app_pin_that_does_not_fit(self) -> None:
         """The app's 900 MiB is respected, only the semi-space is added, and the overshoot is reported."""
         pins = HeapPins(old_space_mib=900, text="--max-old-space-size=900")
         plan = plan_heap(1024, Knobs(), NODE22, pins)
         assert plan.flags == ("--max-semi-space-size=4",)
-        assert (plan.heap_mib, plan.binding) == (900, "the app's own --max-old-space-size=900 (respected)")
+        assert (plan.heap_mib, plan.binding, plan.pin_does_not_fit) == (
+            900,
+            "the app's own --max-old-space-size=900 (respected)",
+            True,
+        )
         assert plan.warnings == (
             Notice(
                 "heap_pin_does_not_fit",

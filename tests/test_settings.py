@@ -56,6 +56,7 @@ ALL_VARIABLES = [
     "NODE_HEAP_MAX_MIB",
     "NODE_HEAP_ON_ERROR",
     "NODE_HEAP_ECS_API",
+    "NODE_HEAP_DEADLINE_S",
     "NODE_HEAP_NODE_VERSION",
     "NODE_HEAP_METRICS_NAMESPACE",
     "NODE_HEAP_CGROUP_ROOT",
@@ -146,7 +147,7 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE", "My Team/Node", "metrics_namespace", "My Team/Node", id="namespace-space"
             ),
-            pytest.param("NODE_HEAP_MEMORY_MIB", "16777216", "memory_mib", 16777216, id="memory-16-tib"),
+            pytest.param("NODE_HEAP_MEMORY_MIB", "67108864", "memory_mib", 67108864, id="memory-64-tib"),
             pytest.param("NODE_HEAP_PROC_ROOT", " /fixtures/proc ", "proc_root", Path("/fixtures/proc"), id="path"),
         ],
     )
@@ -216,37 +217,37 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "1.5",
-                "NODE_HEAP_MEMORY_MIB='1.5': expected a whole number from 1 to 16777216",
+                "NODE_HEAP_MEMORY_MIB='1.5': expected a whole number from 1 to 67108864",
                 id="memory-fraction",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "512MiB",
-                "NODE_HEAP_MEMORY_MIB='512MiB': expected a whole number from 1 to 16777216",
+                "NODE_HEAP_MEMORY_MIB='512MiB': expected a whole number from 1 to 67108864",
                 id="memory-with-unit",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "+512",
-                "NODE_HEAP_MEMORY_MIB='+512': expected a whole number from 1 to 16777216",
+                "NODE_HEAP_MEMORY_MIB='+512': expected a whole number from 1 to 67108864",
                 id="memory-plus-sign",
             ),
             pytest.param(
                 "NODE_HEAP_RESERVE_MIB",
                 "-1",
-                "NODE_HEAP_RESERVE_MIB='-1': expected a whole number from 0 to 16777216",
+                "NODE_HEAP_RESERVE_MIB='-1': expected a whole number from 0 to 67108864",
                 id="reserve-negative",
             ),
             pytest.param(
                 "NODE_HEAP_MIN_MIB",
                 "0",
-                "NODE_HEAP_MIN_MIB='0': expected a whole number from 1 to 16777216",
+                "NODE_HEAP_MIN_MIB='0': expected a whole number from 1 to 67108864",
                 id="min-zero",
             ),
             pytest.param(
                 "NODE_HEAP_MAX_MIB",
                 "lots",
-                "NODE_HEAP_MAX_MIB='lots': expected a whole number from 1 to 16777216",
+                "NODE_HEAP_MAX_MIB='lots': expected a whole number from 1 to 67108864",
                 id="max-word",
             ),
             pytest.param(
@@ -330,7 +331,8 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_TARGET",
                 "a" * 256,
-                f"NODE_HEAP_TARGET='{'a' * 256}': expected an ECS container name (letters, digits, '_' or '-')",
+                # a message quotes at most 120 characters of the value: ' + 116 + ...
+                f"NODE_HEAP_TARGET='{'a' * 116}...: expected an ECS container name (letters, digits, '_' or '-')",
                 id="target-256-chars",
             ),
             pytest.param(
@@ -353,14 +355,14 @@ class TestLoadSettings:
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
-                "16777217",
-                "NODE_HEAP_MEMORY_MIB='16777217': expected a whole number from 1 to 16777216",
-                id="memory-above-16-tib",
+                "67108865",
+                "NODE_HEAP_MEMORY_MIB='67108865': expected a whole number from 1 to 67108864",
+                id="memory-above-64-tib",
             ),
             pytest.param(
                 "NODE_HEAP_MEMORY_MIB",
                 "9" * 5000,
-                f"NODE_HEAP_MEMORY_MIB='{'9' * 5000}': expected a whole number from 1 to 16777216",
+                f"NODE_HEAP_MEMORY_MIB='{'9' * 116}...: expected a whole number from 1 to 67108864",
                 id="memory-5000-digits",
             ),
             pytest.param(
@@ -379,7 +381,7 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE",
                 "n" * 256,
-                f"NODE_HEAP_METRICS_NAMESPACE='{'n' * 256}': expected empty, or a CloudWatch namespace "
+                f"NODE_HEAP_METRICS_NAMESPACE='{'n' * 116}...: expected empty, or a CloudWatch namespace "
                 "of letters, digits, spaces inside and . _ # : / -",
                 id="namespace-256-chars",
             ),
@@ -457,10 +459,28 @@ class TestLoadSettings:
         assert (settings.min_mib, settings.max_mib) == (64, 64)
 
     def test_bad_min_is_not_compared_with_max(self) -> None:
-        """A minimum that is itself invalid is reported once, not compared with the maximum."""
-        error = settings_error({"NODE_HEAP_MIN_MIB": "huge", "NODE_HEAP_MAX_MIB": "64"})
+        """A minimum that is itself invalid is reported, and the maximum given beside it is named as unchecked."""
+        error = settings_error({"NODE_HEAP_MIN_MIB": "abc", "NODE_HEAP_MAX_MIB": "12"})
 
-        assert error.problems == ["NODE_HEAP_MIN_MIB='huge': expected a whole number from 1 to 16777216"]
+        assert error.problems == [
+            "NODE_HEAP_MIN_MIB='abc': expected a whole number from 1 to 67108864",
+            "NODE_HEAP_MAX_MIB=12: not checked against NODE_HEAP_MIN_MIB, which is invalid",
+        ]
+
+    def test_bad_max_beside_the_default_min(self) -> None:
+        """An invalid maximum beside the default minimum is reported alone."""
+        error = settings_error({"NODE_HEAP_MAX_MIB": "lots"})
+
+        assert error.problems == ["NODE_HEAP_MAX_MIB='lots': expected a whole number from 1 to 67108864"]
+
+    def test_env_file_name_too_long(self, tmp_path: Path) -> None:
+        """An env file name longer than the filesystem allows (255) is a settings error, not a traceback."""
+        path = str(tmp_path / ("e" * 300))
+        with pytest.raises(SettingsError) as info:
+            load_settings({"NODE_HEAP_ENV_FILE": path}, check_env_file=True)
+
+        quoted = repr(path)[:117] + "..."  # a message quotes at most 120 characters of the value
+        assert info.value.problems == [f"NODE_HEAP_ENV_FILE={quoted}: expected a usable file path (File name too long)"]
 
     @pytest.mark.parametrize("blank", ["", "   "])
     def test_empty_means_unset(self, blank: str) -> None:
@@ -637,6 +657,7 @@ class TestVar:
             "--max-mib",
             "--on-error",
             "--ecs-api",
+            "--deadline-s",
             "--node-version",
             "--metrics-namespace",
             "--cgroup-root",

@@ -6,7 +6,7 @@ DescribeTaskDefinition. The rewrite (rewrite.py) is checked against botocore's
 RegisterTaskDefinition input shape before anything is written, so the output is ready for
 `aws ecs register-task-definition --cli-input-json file://adopted.json`; `--register` registers it
 (only when something changed: adopting an adopted definition registers nothing).
-Exit status: 0; 2 bad arguments or input; 7 the ECS API failed; 8 refused (the message says why).
+Exit status: 0; 2 bad arguments or input; 11 the ECS API failed; 12 refused (the message says why).
 """
 
 from __future__ import annotations

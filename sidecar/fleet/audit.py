@@ -2,8 +2,8 @@
 
 The data path: the ECS API (inventory.py) -> per Node container: recognition, wiring, the init
 job's own budget and plan (sizing.py), the stopped tasks' evidence -> verdict (assess.py) ->
-table, JSON or EMF (report.py). Exit status: 0; 9 when a finding at or above `--fail-on` exists;
-7 when part of the fleet could not be read (the report covers the rest); 2 for bad arguments.
+table, JSON or EMF (report.py). Exit status: 0; 10 when a finding at or above `--fail-on` exists;
+11 when part of the fleet could not be read (the report covers the rest); 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sidecar.fleet.report import Summary, render_emf_lines, render_json, render_
 from sidecar.fleet.sizing import Sizing, parse_definition, size_container
 from sidecar.fleet.wiring import Wiring, check_wiring
 
-FINDINGS_EXIT = 9
-INCOMPLETE_EXIT = 7
+FINDINGS_EXIT = 10
+INCOMPLETE_EXIT = 11  # FleetApiError's code: part of the fleet could not be read
 FAIL_ON = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "info": Severity.INFO, "never": None}
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

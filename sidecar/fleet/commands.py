@@ -31,7 +31,7 @@ def add_parsers(commands: Any) -> None:
         "--fail-on",
         choices=("critical", "warning", "info", "never"),
         default="critical",
-        help="exit 9 when a finding of this severity or worse exists (default critical)",
+        help="exit 10 when a finding of this severity or worse exists (default critical)",
     )
     output = audit.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_const", const="json", dest="output", help="a JSON list")

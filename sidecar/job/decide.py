@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 
 from sidecar import __version__
-from sidecar.errors import NoLimitError, TooSmallError
+from sidecar.errors import NoLimitError, PinError, TooSmallError
 from sidecar.job.gather import Gathered, SourceReport
 from sidecar.job.settings import OnError, Settings
 from sidecar.outputs.envfile import render_env_file
@@ -21,7 +21,13 @@ from sidecar.sizing.candidates import Notice
 from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image
 from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
 from sidecar.sizing.plan import HeapPlan, Knobs, plan_heap
-from sidecar.sizing.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.sizing.task import (
+    ContainerFacts,
+    choose_target,
+    infer_init_container,
+    list_containers,
+    long_running_others,
+)
 from sidecar.sources.ecs_api import ApiResult
 from sidecar.sources.metadata import TaskMetadata
 from sidecar.units import floor_mib
@@ -63,9 +69,20 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
     Raises TargetError when the Node container cannot be identified.
     """
     metadata, api = gathered.metadata, gathered.api
-    notices: list[Notice] = []
+    notices: list[Notice] = _source_notices(gathered)
     containers = list_containers(metadata, api)
-    self_name = metadata.self_name if metadata else None
+    self_name = gathered.self_name
+    if self_name is None and settings.memory_mib is None:
+        metadata_id = settings.metadata_uri.rsplit("/", 1)[-1] if settings.metadata_uri else None
+        inferred = infer_init_container(containers, metadata_id)
+        if inferred is not None:
+            self_name, how = inferred
+            notices.append(
+                Notice(
+                    "init_container_inferred",
+                    f"this container's name was not read from task metadata; taken to be {self_name!r}: {how}",
+                )
+            )
     definition_known = api is not None and api.task_definition is not None
     if containers or settings.target is not None:
         launch_type = (metadata.launch_type if metadata else None) or (
@@ -127,8 +144,8 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         notices.append(
             Notice(
                 "no_limit_found",
-                "no memory limit found for the Node container: the env file sets no heap flag "
-                f"(NODE_HEAP_ON_ERROR={settings.on_error.value})",
+                f"no trustworthy memory limit for the Node container ({budget.arithmetic}): the env file sets "
+                f"no heap flag (NODE_HEAP_ON_ERROR={settings.on_error.value})",
             )
         )
     else:
@@ -180,11 +197,17 @@ def check_policy(decision: Decision) -> None:
         return
     if decision.status is Status.NO_LIMIT:
         raise NoLimitError(
-            "no memory limit found for the Node container and NODE_HEAP_ON_ERROR=closed: "
-            + "; ".join(f"{r.source} {r.status}: {r.detail}" for r in decision.reports)
+            f"no trustworthy memory limit for the Node container ({decision.budget.arithmetic}) and "
+            "NODE_HEAP_ON_ERROR=closed: " + "; ".join(f"{r.source} {r.status}: {r.detail}" for r in decision.reports)
         )
     if decision.status is Status.TOO_SMALL and decision.plan is not None:
         raise TooSmallError(too_small_message(decision.plan))
+    if decision.plan is not None and decision.plan.pin_does_not_fit:
+        raise PinError(
+            f"the app's own {decision.pins.text} ({decision.pins_origin}) gives {decision.plan.heap_mib} MiB of "
+            f"old space, more than the {decision.plan.fit_mib} MiB that fit in {decision.plan.memory_mib} MiB, "
+            "and NODE_HEAP_ON_ERROR=closed: remove it to let the sidecar size the heap"
+        )
 
 
 def too_small_message(plan: HeapPlan) -> str:
@@ -199,6 +222,24 @@ def too_small_message(plan: HeapPlan) -> str:
         f"container too small: {plan.memory_mib} MiB keeps back {parts}, leaving {plan.fit_mib} MiB "
         f"of old space per isolate, below NODE_HEAP_MIN_MIB; {smallest}"
     )
+
+
+def _source_notices(gathered: Gathered) -> list[Notice]:
+    """What failed while reading, named: the decision is only as good as what answered."""
+    notices = []
+    late = [r.source for r in gathered.reports if r.timed_out]
+    if late:
+        notices.append(
+            Notice(
+                "deadline_reached",
+                f"NODE_HEAP_DEADLINE_S={gathered.deadline_s:g} passed before {', '.join(late)} answered in full: "
+                "decided with what was read by then",
+            )
+        )
+    for report in gathered.reports:
+        if report.status in ("partial", "failed"):
+            notices.append(Notice("source_incomplete", f"{report.source} {report.status}: {report.detail}"))
+    return notices
 
 
 def _node_version(settings: Settings, facts: ContainerFacts | None) -> tuple[tuple[int, int | None] | None, str]:

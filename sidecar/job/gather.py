@@ -1,7 +1,10 @@
-"""The init job's reading: every memory source, at the locations the settings inject.
+"""The init job's reading: every memory source, at the locations the settings inject, within one deadline.
 
-Each source reports what it found or why it found nothing (a `SourceReport`); a source's failure
-is recorded, never raised, so the pure `decide` step sees everything that was read.
+Each source reports what it found or why it found nothing (a `SourceReport`); a failure is recorded,
+never raised, and costs only what failed: a task limit read from `/task` survives a failed `${uri}`,
+DescribeTasks survives a DescribeTaskDefinition that never answers. The local files (meminfo,
+cgroups) are read in the background while the network is asked; everything stops at the deadline
+(`NODE_HEAP_DEADLINE_S`), and what had not answered by then is reported as such.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-import requests
-
+from sidecar.deadline import Background, Bounded, Deadline, within
 from sidecar.errors import SourceError
 from sidecar.job.settings import EcsApi, Settings
 from sidecar.sources.cgroup import CgroupMemory, read_cgroup_memory
 from sidecar.sources.ecs_api import ApiResult, fetch_task_from_api
 from sidecar.sources.meminfo import read_mem_total
-from sidecar.sources.metadata import TaskMetadata, fetch_task_metadata
+from sidecar.sources.metadata import TaskMetadata, fetch_own_container, fetch_task, make_session
+
+T = TypeVar("T")
+_PROBLEMS_SHOWN = 5  # a report names this many failed fields, then counts the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +31,10 @@ class SourceReport:
     """How one source went, for the `source_read` event and `explain`."""
 
     source: str
-    status: str  # ok | failed | skipped | none
+    status: str  # ok | partial (some of it read) | failed | skipped | none (nothing there)
     detail: str
     elapsed_ms: int
+    timed_out: bool = False  # the deadline passed before (all of) it answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,8 @@ class Gathered:
     cgroup: CgroupMemory | None = None
     mem_total_bytes: int | None = None
     mem_total_where: str = "/proc/meminfo MemTotal"
+    self_name: str | None = None  # this init container's name, from `${uri}`
+    deadline_s: float | None = None
 
 
 ApiFetcher = Callable[..., ApiResult]
@@ -47,75 +55,187 @@ ApiFetcher = Callable[..., ApiResult]
 def gather(
     settings: Settings,
     *,
-    session: requests.Session | None = None,
+    deadline: Deadline | None = None,
     fetch_api: ApiFetcher = fetch_task_from_api,
 ) -> Gathered:
-    """Read every memory source; each one's failure is recorded, never raised."""
+    """Read every memory source within the deadline; each one's failure is recorded, never raised."""
     if settings.memory_mib is not None:
         return Gathered(
             (SourceReport("setting", "ok", f"NODE_HEAP_MEMORY_MIB={settings.memory_mib}: detection skipped", 0),)
         )
-    reports: list[SourceReport] = []
+    deadline = deadline or Deadline(settings.deadline_s)
+    local: dict[str, tuple[SourceReport, Any]] = {}
+    reader = Background(lambda: _read_local(settings, local), name="local-files")
 
-    def timed(source: str, read: Callable[[], Any], describe: Callable[[Any], str]) -> Any:
-        started = time.monotonic()
-        try:
-            value = read()
-        except SourceError as exc:
-            reports.append(SourceReport(source, "failed", str(exc), _ms(started)))
-            return None
-        status = "ok" if value is not None else "none"
-        reports.append(SourceReport(source, status, describe(value), _ms(started)))
-        return value
+    metadata, self_name, tmds_report = _read_tmds(settings, deadline)
+    api, api_report = _read_api(settings, deadline, metadata, fetch_api)
 
-    metadata: TaskMetadata | None = None
-    if settings.metadata_uri is None:
-        reports.append(SourceReport("task_metadata_v4", "skipped", "ECS_CONTAINER_METADATA_URI_V4 is not set", 0))
-    else:
-        uri = settings.metadata_uri
-        metadata = timed(
-            "task_metadata_v4",
-            lambda: fetch_task_metadata(uri, session),
-            lambda m: f"{m.url}: {len(m.containers)} containers, task Limits.Memory={m.memory_mib}",
-        )
-
-    api: ApiResult | None = None
-    if settings.ecs_api is EcsApi.OFF:
-        reports.append(SourceReport("ecs_api", "skipped", "NODE_HEAP_ECS_API=off", 0))
-    elif metadata is None:
-        reports.append(SourceReport("ecs_api", "skipped", "no task ARN (task metadata unavailable)", 0))
-    else:
-        task = metadata
-        started = time.monotonic()
-        definition = f"{task.family}:{task.revision}" if task.family and task.revision else None
-        api = fetch_api(task_arn=task.task_arn, cluster=task.cluster, task_definition=definition)
-        if api.skipped:
-            reports.append(SourceReport("ecs_api", "skipped", api.skipped, _ms(started)))
+    reader.wait(deadline)
+    snapshot = dict(local)  # what the reader had by now; later writes are not seen
+    reports = [tmds_report, api_report]
+    values: dict[str, Any] = {}
+    for source, path in (("proc_meminfo", "meminfo"), ("cgroup", "self/mountinfo")):
+        if source in snapshot:
+            report, values[source] = snapshot[source]
         else:
-            answered = [
-                n for n, part in (("DescribeTasks", api.task), ("DescribeTaskDefinition", api.task_definition)) if part
-            ]
-            detail = "; ".join([f"answered: {', '.join(answered) or 'none'}", *api.errors])
-            reports.append(SourceReport("ecs_api", "ok" if answered else "failed", detail, _ms(started)))
+            report = _too_late(source, f"reading {settings.proc_root / path}", deadline)
+        reports.append(report)
+    return Gathered(
+        tuple(reports),
+        metadata,
+        api,
+        values.get("cgroup"),
+        values.get("proc_meminfo"),
+        f"{settings.proc_root / 'meminfo'} MemTotal",
+        self_name,
+        settings.deadline_s,
+    )
 
-    mem_total = timed(
-        "proc_meminfo",
-        lambda: read_mem_total(settings.proc_root),
-        lambda value: f"{settings.proc_root / 'meminfo'}: MemTotal {value} bytes",
+
+def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | None, str | None, SourceReport]:
+    """`${uri}/task`, then `${uri}` (this container's name): each kept without the other."""
+    source = "task_metadata_v4"
+    if settings.metadata_uri is None:
+        return None, None, SourceReport(source, "skipped", "ECS_CONTAINER_METADATA_URI_V4 is not set", 0)
+    uri = settings.metadata_uri
+    started = time.monotonic()
+    # Both at once, each with its own session: a stall on one costs the other nothing.
+    sessions = (make_session(deadline), make_session(deadline))
+    task_reader = Background(lambda: fetch_task(uri, sessions[0], deadline), name="tmds-task")
+    own_reader = Background(lambda: fetch_own_container(uri, sessions[1], deadline), name="tmds-self")
+    task_step, own_step = task_reader.wait(deadline), own_reader.wait(deadline)
+    # A session whose request was abandoned is left open: its thread may still be in it.
+    if task_step.finished:
+        sessions[0].close()
+    if own_step.finished:
+        sessions[1].close()
+
+    parts: list[str] = []
+    failed: list[str] = []
+    task = _value(task_step, f"GET {uri}/task", deadline, failed)
+    own = _value(own_step, f"GET {uri}", deadline, failed)
+    if task is not None:
+        parts.append(f"{task.url}: {len(task.containers)} containers, task Limits.Memory={task.memory_mib}")
+        failed += task.problems
+    if own is not None:
+        parts.append(f"this container is {own.name!r}")
+    status = "ok" if not failed else "partial" if parts else "failed"
+    detail = "; ".join(parts + _summarised(failed))
+    # Cut short by the deadline: abandoned, or failed with the budget spent (timeouts are cut to it).
+    timed_out = not (task_step.finished and own_step.finished) or (bool(failed) and deadline.expired())
+    report = SourceReport(source, status, detail, _ms(started), timed_out=timed_out)
+    return task, own.name if own is not None else None, report
+
+
+def _read_api(
+    settings: Settings, deadline: Deadline, metadata: TaskMetadata | None, fetch_api: ApiFetcher
+) -> tuple[ApiResult | None, SourceReport]:
+    """DescribeTasks and DescribeTaskDefinition; what answered before the deadline is kept."""
+    source = "ecs_api"
+    if settings.ecs_api is EcsApi.OFF:
+        return None, SourceReport(source, "skipped", "NODE_HEAP_ECS_API=off", 0)
+    if metadata is None or metadata.task_arn is None:
+        return None, SourceReport(source, "skipped", "no task ARN (task metadata unavailable)", 0)
+    if deadline.expired():
+        return None, _too_late(source, "task metadata", deadline)
+    task_arn = metadata.task_arn
+    definition = f"{metadata.family}:{metadata.revision}" if metadata.family and metadata.revision else None
+    progress: list[ApiResult] = []
+    started = time.monotonic()
+    step = within(
+        deadline,
+        lambda: fetch_api(
+            task_arn=task_arn,
+            cluster=metadata.cluster,
+            task_definition=definition,
+            deadline=deadline,
+            on_progress=progress.append,
+        ),
+        name="ecs-api",
     )
-    cgroup = timed(
-        "cgroup",
-        lambda: read_cgroup_memory(
+    if step.error is not None:
+        errors = (f"unexpected {type(step.error).__name__}: {_first_line(step.error)}",)
+        return None, SourceReport(source, "failed", errors[0], _ms(started))
+    if step.finished:
+        assert step.value is not None
+        api = step.value
+    else:
+        so_far = progress[-1] if progress else ApiResult(None, None, ())
+        missing = "DescribeTaskDefinition" if progress else "DescribeTasks"
+        api = ApiResult(so_far.task, None, (*so_far.errors, f"{missing}: {_late(deadline)}"))
+    if api.skipped:
+        return api, SourceReport(source, "skipped", api.skipped, _ms(started))
+    answered = [n for n, part in (("DescribeTasks", api.task), ("DescribeTaskDefinition", api.task_definition)) if part]
+    detail = "; ".join([f"answered: {', '.join(answered) or 'none'}", *_summarised(list(api.errors))])
+    status = "failed" if not answered else "partial" if api.errors else "ok"
+    timed_out = not step.finished or (bool(api.errors) and deadline.expired())
+    return api, SourceReport(source, status, detail, _ms(started), timed_out=timed_out)
+
+
+def _read_local(settings: Settings, into: dict[str, tuple[SourceReport, Any]]) -> None:
+    """MemTotal, then the cgroup (which needs it); each result lands in `into` as soon as it is read."""
+    started = time.monotonic()
+    mem_total: int | None = None
+    try:
+        mem_total = read_mem_total(settings.proc_root)
+        into["proc_meminfo"] = (
+            SourceReport(
+                "proc_meminfo", "ok", f"{settings.proc_root / 'meminfo'}: MemTotal {mem_total} bytes", _ms(started)
+            ),
+            mem_total,
+        )
+    except SourceError as exc:
+        into["proc_meminfo"] = (SourceReport("proc_meminfo", "failed", str(exc), _ms(started)), None)
+    started = time.monotonic()
+    try:
+        cgroup = read_cgroup_memory(
             proc_root=settings.proc_root, cgroup_root=settings.cgroup_root, mem_total_bytes=mem_total
-        ),
-        lambda c: (
-            "no memory controller mounted"
-            if c is None
-            else f"v{c.version} {c.directory}: own {c.own_limit_bytes} ({c.own_where}), "
-            f"ceiling {c.ceiling_bytes} ({c.ceiling_where})" + "".join(f"; {note}" for note in c.notes)
-        ),
+        )
+    except SourceError as exc:
+        into["cgroup"] = (SourceReport("cgroup", "failed", str(exc), _ms(started)), None)
+        return
+    if cgroup is None:
+        into["cgroup"] = (SourceReport("cgroup", "none", "no memory controller mounted", _ms(started)), None)
+        return
+    detail = (
+        f"v{cgroup.version} {cgroup.directory}: own {cgroup.own_limit_bytes} ({cgroup.own_where}), "
+        f"ceiling {cgroup.ceiling_bytes} ({cgroup.ceiling_where})"
     )
-    return Gathered(tuple(reports), metadata, api, cgroup, mem_total, f"{settings.proc_root / 'meminfo'} MemTotal")
+    detail = "; ".join([detail, *cgroup.notes[:_PROBLEMS_SHOWN], *_summarised(list(cgroup.problems))])
+    status = "partial" if cgroup.problems else "ok"
+    into["cgroup"] = (SourceReport("cgroup", status, detail, _ms(started)), cgroup)
+
+
+def _value(step: Bounded[T], what: str, deadline: Deadline, failed: list[str]) -> T | None:
+    """The step's value; its failure (a SourceError, anything unexpected, or the deadline) goes to `failed`."""
+    if step.finished and step.error is None:
+        return step.value
+    if step.error is None:
+        failed.append(f"{what}: {_late(deadline)}")
+    elif isinstance(step.error, SourceError):
+        failed.append(str(step.error))
+    else:
+        failed.append(f"{what}: unexpected {type(step.error).__name__}: {_first_line(step.error)}")
+    return None
+
+
+def _summarised(problems: list[str]) -> list[str]:
+    if len(problems) <= _PROBLEMS_SHOWN:
+        return problems
+    return [*problems[:_PROBLEMS_SHOWN], f"and {len(problems) - _PROBLEMS_SHOWN} more"]
+
+
+def _too_late(source: str, what: str, deadline: Deadline) -> SourceReport:
+    return SourceReport(source, "failed", f"{what}: {_late(deadline)}", deadline.elapsed_ms(), timed_out=True)
+
+
+def _late(deadline: Deadline) -> str:
+    return f"no answer before the deadline (NODE_HEAP_DEADLINE_S={deadline.seconds:g})"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines() or [""]
+    return lines[0][:300]
 
 
 def _ms(started: float) -> int:

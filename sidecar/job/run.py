@@ -20,6 +20,7 @@ from sidecar.job.report import decision_record, emf_members, render_explain
 from sidecar.job.settings import VARS, Settings
 from sidecar.outputs import log
 from sidecar.outputs.envfile import write_env_file
+from sidecar.outputs.log import one_line
 
 
 def run(settings: Settings, stdout: TextIO) -> int:
@@ -54,18 +55,30 @@ def run(settings: Settings, stdout: TextIO) -> int:
         return 0
     except SidecarError as exc:
         logger.error("run_failed", error=str(exc), exit_code=exc.exit_code)
-        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        say(str(exc))
         return exc.exit_code
-    except Exception as exc:  # a bug: say so in CloudWatch, with the traceback, and fail
-        logger.exception("run_failed", error=f"{type(exc).__name__}: {exc}", exit_code=1)
-        return 1
+    except Exception as exc:  # a bug: say so in CloudWatch, with the traceback (no locals), and fail
+        return report_bug(exc, logger)
+
+
+def say(message: str) -> None:
+    """The one line on stderr that goes with a failing exit code."""
+    print(f"node-heap-sidecar: {one_line(message)}", file=sys.stderr)
+
+
+def report_bug(exc: BaseException, logger: Any) -> int:
+    """Exit code 1, with the traceback in one `run_failed` event and one line on stderr."""
+    error = f"a bug: {type(exc).__name__}: {exc}"
+    logger.error("run_failed", error=error, exit_code=1, exc_info=exc)
+    say(error)
+    return 1
 
 
 def explain(settings: Settings, stdout: TextIO, *, as_json: bool) -> int:
     try:
         decision = decide(gather(settings), settings)
     except SidecarError as exc:
-        print(f"node-heap-sidecar: {exc}", file=sys.stderr)
+        say(str(exc))
         return exc.exit_code
     if as_json:
         record = decision_record(decision)

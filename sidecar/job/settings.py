@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sidecar.errors import SettingsError
 from sidecar.outputs.log import LogFormat
+from sidecar.units import PLAUSIBLE_MAX_MIB
 
 
 class OnError(enum.Enum):
@@ -48,6 +49,7 @@ class Settings:
     cgroup_root: Path
     proc_root: Path
     log_format: LogFormat
+    deadline_s: float = 5.0
 
 
 class _Invalid(ValueError):
@@ -58,7 +60,7 @@ class _Invalid(ValueError):
         self.expected = expected
 
 
-MAX_MIB = 1 << 24  # 16 TiB: far beyond any ECS task, and it keeps every flag to 8 digits
+MAX_MIB = PLAUSIBLE_MAX_MIB  # beyond any machine, and it keeps every flag to 8 digits
 MAX_PROCESSES = 1024
 
 
@@ -82,6 +84,19 @@ def _ratio(*, zero_ok: bool) -> Callable[[str], float]:
         ok = (0 <= value < 1) if zero_ok else (0 < value <= 1)
         if not ok:
             raise _Invalid(f"a number {low}")
+        return value
+
+    return convert
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:  # also false for nan
+            raise _Invalid(f"a number of seconds from {low:g} to {high:g}")
         return value
 
     return convert
@@ -239,6 +254,15 @@ VARS: tuple[Var, ...] = (
         "`auto`: ask the ECS API (DescribeTasks, DescribeTaskDefinition) when credentials are available. `off`: never.",
     ),
     Var(
+        "deadline_s",
+        "NODE_HEAP_DEADLINE_S",
+        "5",
+        _seconds(0.1, 120),
+        "Time budget in seconds for reading task metadata, the ECS API and cgroups: every timeout, retry "
+        "and backoff draws from it, and when it runs out the job decides with what it has read (keep it well "
+        "under the Node container's `startTimeout`).",
+    ),
+    Var(
         "node_version",
         "NODE_HEAP_NODE_VERSION",
         None,
@@ -291,6 +315,7 @@ def load_settings(
     flags = flags or {}
     values: dict[str, Any] = {}
     problems: list[str] = []
+    invalid: set[str] = set()
     sources: dict[str, str] = {}
     for var in VARS:
         raw = flags.get(var.field)
@@ -306,8 +331,9 @@ def load_settings(
             continue
         try:
             values[var.field] = var.convert(raw)
-        except _Invalid as invalid:
-            problems.append(f"{source}={raw!r}: expected {invalid.expected}")
+        except _Invalid as error:
+            problems.append(f"{source}={_shown(raw)}: expected {error.expected}")
+            invalid.add(var.field)
 
     low, high = values.get("min_mib"), values.get("max_mib")
     if isinstance(low, int) and isinstance(high, int) and low > high:
@@ -315,11 +341,15 @@ def load_settings(
             f"{sources['min_mib']}={low} is greater than {sources['max_mib']}={high}: "
             "expected the minimum to be at most the maximum"
         )
+    elif isinstance(high, int) and "min_mib" in invalid and "(default)" not in sources["max_mib"]:
+        problems.append(f"{sources['max_mib']}={high}: not checked against NODE_HEAP_MIN_MIB, which is invalid")
+    elif isinstance(low, int) and "max_mib" in invalid and "(default)" not in sources["min_mib"]:
+        problems.append(f"{sources['min_mib']}={low}: not checked against NODE_HEAP_MAX_MIB, which is invalid")
     env_file = values.get("env_file")
     if check_env_file and isinstance(env_file, Path):
         problem = _env_file_problem(env_file)
         if problem:
-            problems.append(f"{sources['env_file']}={str(env_file)!r}: {problem}")
+            problems.append(f"{sources['env_file']}={_shown(str(env_file))}: {problem}")
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
@@ -329,13 +359,22 @@ def _env_file_problem(path: Path) -> str | None:
     directory = path.parent
     if path.name in ("", ".", ".."):
         return "expected a file path, not a directory"
-    if not directory.is_dir():
-        return f"expected its directory {str(directory)!r} to exist"
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return f"expected its directory {str(directory)!r} to be writable"
-    if path.is_dir():
-        return "expected a file path, not a directory"
+    try:
+        if not directory.is_dir():
+            return f"expected its directory {_shown(str(directory))} to exist"
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return f"expected its directory {_shown(str(directory))} to be writable"
+        if path.is_dir():
+            return "expected a file path, not a directory"
+    except OSError as exc:  # e.g. a name longer than NAME_MAX
+        return f"expected a usable file path ({exc.strerror or exc})"
     return None
+
+
+def _shown(value: str) -> str:
+    """`repr(value)`, cut to 120 characters: a message quotes the input, it does not carry it."""
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:117]}..."
 
 
 def render_settings_table() -> str:

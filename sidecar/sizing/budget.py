@@ -6,8 +6,8 @@ Rules (AWS: task_definition_parameters `memory`/`memoryReservation`; research in
   may hold: their hard limit, else their reservation; the init container exits before Node starts;
 - a limit above the init container's own cgroup (the task cgroup) is a ceiling too;
 - a reservation (soft limit) is never a ceiling: Docker lets a container grow past it;
-- MemTotal bounds everything (a machine cannot give more than it has) and is the last resort,
-  with a warning, when nothing else limits the container.
+- MemTotal bounds everything (a machine cannot give more than it has), but is never a limit by
+  itself: without a limit from ECS or a cgroup there is no trustworthy budget (no heap flag).
 Where sources disagree about the same figure, the most current wins: TMDS reports the running
 task, DescribeTasks includes run-time overrides, the task definition has neither.
 Pure: candidates in, a Budget with a verdict for every candidate out.
@@ -184,22 +184,26 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
 
     hosts = [c for c in candidates if c.kind is Kind.HOST_MEMORY and c.value_bytes is not None]
     host = hosts[0] if hosts else None
-    if not options and host is None:
-        return Budget(None, None, "no limit found", _ordered(candidates, verdicts), tuple(warnings), None)
     if not options:
-        assert host is not None
-        assert host.value_bytes is not None
-        available = host.value_bytes - sum(term for _, term, _ in sidecar_terms)
-        text = f"MemTotal {_m(host.value_bytes)}" + "".join(f" - {name} {_m(term)}" for name, term, _ in sidecar_terms)
-        options.append((available, host, text + (f" = {_m(available)}" if sidecar_terms else "")))
-        warnings.append(
-            Notice(
-                "limit_from_host_memory",
-                "no limit from ECS or cgroups: sizing from the machine's MemTotal (last resort); "
-                "give the task or the Node container a memory limit",
+        # MemTotal is the machine's memory (on Fargate the microVM's: a 4096 MiB task was seen with
+        # 7806 MiB), not a limit of this task: a heap sized from it is the OOM kill this tool prevents.
+        for _, _, share in sidecar_terms:
+            judge(share, Outcome.NOT_A_CEILING, "runs beside Node; no task limit is shared with it")
+        arithmetic = "no limit found"
+        if host is not None:
+            assert host.value_bytes is not None
+            judge(host, Outcome.NOT_TRUSTED, "the machine's memory, not a limit of the task or container")
+            arithmetic = f"no limit from ECS or cgroups (MemTotal {_m(host.value_bytes)} is the machine's)"
+            warnings.append(
+                Notice(
+                    "only_host_memory",
+                    f"no limit from ECS or cgroups, only the machine's MemTotal {_m(host.value_bytes)}, which is "
+                    "not a limit of the task (on Fargate it is the microVM's): no heap flag is sized from it; "
+                    "give the task or the Node container a memory limit",
+                )
             )
-        )
-    elif host is not None:
+        return Budget(None, None, arithmetic, _ordered(candidates, verdicts), tuple(warnings), None)
+    if host is not None:
         assert host.value_bytes is not None
         lowest = min(value for value, _, _ in options)
         if host.value_bytes < lowest:
@@ -213,11 +217,10 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
                 )
             )
         else:
-            judge(host, Outcome.NOT_NEEDED, f"a last resort; {_m(lowest)} from ECS/cgroups is lower")
+            judge(host, Outcome.NOT_NEEDED, f"the machine's memory; {_m(lowest)} from ECS/cgroups is lower")
 
-    shared_total = task is not None or (host is not None and options[0][1] is host)
     for _, _, share in sidecar_terms:
-        if shared_total:
+        if task is not None:
             judge(share, Outcome.SUBTRACTED, "runs beside Node, so its share of the task is not Node's")
         else:
             judge(share, Outcome.NOT_A_CEILING, "runs beside Node; no task limit is shared with it")

@@ -41,7 +41,8 @@ class Outcome(enum.Enum):
     NOT_BINDING = "not_binding"  # higher than the binding limit
     NOT_A_CEILING = "not_a_ceiling"  # a reservation or another container's limit
     SUBTRACTED = "subtracted"  # a sidecar's share taken off the task limit
-    NOT_NEEDED = "not_needed"  # a last resort while a real limit exists
+    NOT_NEEDED = "not_needed"  # a bound that is higher than a real limit
+    NOT_TRUSTED = "not_trusted"  # MemTotal alone: the machine's memory, not the task's limit
     UNLIMITED = "unlimited"
 
 

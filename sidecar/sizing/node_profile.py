@@ -16,6 +16,10 @@ on real Node in a cgroup v1 memory cgroup; the rest is cited from nodejs/node an
 - `default_max_semi_space_mib`: V8's own semi-space cap when no flag is given; the young generation
   is 3 x semi-space (Node `doc/api/cli.md`, `--max-semi-space-size`). Only used when the flag cannot
   be set (Node < 19.2 rejects it in NODE_OPTIONS, exit 9).
+- `min_start_old_mib`: the smallest `--max-old-space-size` worth writing: below the smallest old
+  space with which Node starts at all (measured: `bench.calibrate` `smallest_start`; below it Node
+  aborts, traps or segfaults during start-up), plus 4 MiB, rounded up to an even number. A plan
+  below it writes no heap flag: a file Node cannot start with is worse than none.
 """
 
 from __future__ import annotations
@@ -34,17 +38,19 @@ class NodeProfile:
     heap_overhead_ratio: float
     default_max_semi_space_mib: int
     evidence: str
+    min_start_old_mib: int = 12
 
 
 # bench/results/calibration.json (docs/calibration.md): RssFile 35.2 / 39.0 / 37.1 / 39.7 MiB;
 # fitted leak peak = 9.9 / 9.4 / 9.0 / 9.6 MiB + 1.040 / 1.039 / 1.055 / 1.055 x old space.
 # Figures are rounded up: binary to the next 2 MiB, base to 12 MiB, the ratio to the next whole
 # percent plus one point.
+# Smallest old space Node starts with (semi-space 1 MiB): 4 / 7 / 8 / 6 MiB.
 _MEASURED = {
-    20: NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2"),
-    22: NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3"),
-    24: NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0"),
-    26: NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0"),
+    20: NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", min_start_old_mib=8),
+    22: NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", min_start_old_mib=12),
+    24: NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", min_start_old_mib=12),
+    26: NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", min_start_old_mib=10),
 }
 # For a line we have not measured, or an unknown version: the largest of every measured figure.
 CONSERVATIVE = NodeProfile(
@@ -56,6 +62,7 @@ CONSERVATIVE = NodeProfile(
     max(p.heap_overhead_ratio for p in _MEASURED.values()),
     max(p.default_max_semi_space_mib for p in _MEASURED.values()),
     "largest measured figures of Node 20-26; assumes >= 19.2 (every supported line)",
+    min_start_old_mib=max(p.min_start_old_mib for p in _MEASURED.values()),
 )
 
 _IMAGE_TAG = re.compile(r"^v?(\d{1,3})(?:\.(\d{1,4}))?")
@@ -112,4 +119,5 @@ def profile_for(version: tuple[int, int | None] | None) -> NodeProfile:
         16 if older else CONSERVATIVE.default_max_semi_space_mib,
         "not measured: largest measured figures"
         + ("; --max-semi-space-size not allowed in NODE_OPTIONS before 19.2" if not flag_ok else ""),
+        min_start_old_mib=CONSERVATIVE.min_start_old_mib,
     )

@@ -74,6 +74,8 @@ def find_heap_pins(node_options: str | None) -> HeapPins:
         if number is None:
             continue
         name = match.group(1).replace("_", "-")
+        if name == "max-old-space-size-percentage" and number > 100:
+            continue  # Node refuses to start with it (accepted: 0 < N <= 100), so it pins nothing
         found.append(f"--{name}={value}")
         if name == "max-old-space-size":
             old = int(number)

@@ -64,6 +64,7 @@ class HeapPlan:
     smallest_memory_mib: int | None  # when too small: the smallest memory where the plan fits
     warnings: tuple[Notice, ...]
     profile: NodeProfile
+    pin_does_not_fit: bool = False  # the app's own heap flag gives more old space than fits
 
     @property
     def kept_back_mib(self) -> int:
@@ -190,6 +191,7 @@ def plan_heap(
         )
 
     final_heap: int | None = heap
+    pin_does_not_fit = False
     if pins.pins_old_space:
         final_heap, binding = _pinned_heap(pins, percent_base_mib)
         if final_heap is None:
@@ -200,6 +202,7 @@ def plan_heap(
                 )
             )
         elif final_heap > fit.old_mib:
+            pin_does_not_fit = True
             warnings.append(
                 Notice(
                     "heap_pin_does_not_fit",
@@ -208,11 +211,19 @@ def plan_heap(
                     "remove it to let the sidecar size the heap",
                 )
             )
-    elif heap >= 1:
+    elif heap >= profile.min_start_old_mib:
         flags.append(f"--max-old-space-size={heap}")
     else:
+        # A flag Node cannot start with (it aborts or segfaults during start-up) is worse than none.
         final_heap = None
-        warnings.append(Notice("no_heap_fits", "no old space fits at all: the sidecar sets no heap flag"))
+        warnings.append(
+            Notice(
+                "no_heap_fits",
+                f"only {max(heap, 0)} MiB of old space fits in {memory_mib} MiB, below the "
+                f"{profile.min_start_old_mib} MiB {profile.label} needs to start: the env file sets NO heap flag, "
+                "so Node sizes its heap itself and may be killed by the kernel; give the container more memory",
+            )
+        )
     if fit.semi_mib is not None and pins.semi_space_mib is None and (flags or pins.pins_old_space):
         flags.append(f"--max-semi-space-size={fit.semi_mib}")
 
@@ -230,6 +241,7 @@ def plan_heap(
         smallest_memory_mib=smallest,
         warnings=tuple(warnings),
         profile=profile,
+        pin_does_not_fit=pin_does_not_fit,
     )
 
 

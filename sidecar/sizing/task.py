@@ -129,3 +129,35 @@ def long_running_others(
         else:
             running.append(facts)
     return running, skipped
+
+
+def infer_init_container(
+    containers: dict[str, ContainerFacts], metadata_id: str | None = None
+) -> tuple[str, str] | None:
+    """This init container's name, and how it was found, when `${uri}` could not say it.
+
+    On Fargate the id at the end of ECS_CONTAINER_METADATA_URI_V4 is the container's DockerId; else
+    it is the one non-essential container the others wait on to exit (SUCCESS or COMPLETE), as the
+    task definition wires an init container.
+    """
+    if metadata_id:
+        by_id = [
+            name for name, facts in containers.items() if facts.tmds is not None and facts.tmds.docker_id == metadata_id
+        ]
+        if len(by_id) == 1:
+            return by_id[0], "its DockerId is the id in ECS_CONTAINER_METADATA_URI_V4"
+    waited_on = {
+        name
+        for facts in containers.values()
+        if facts.defined is not None
+        for name, condition in facts.defined.depends_on
+        if condition.upper() in EXITS_BEFORE
+    }
+    found = sorted(
+        name
+        for name in waited_on
+        if name in containers and containers[name].defined is not None and containers[name].defined.essential is False  # type: ignore[union-attr]
+    )
+    if len(found) == 1:
+        return found[0], "the non-essential container the others wait on to exit"
+    return None

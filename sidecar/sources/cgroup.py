@@ -9,6 +9,10 @@ The init container's own limit is never the Node container's limit (it is anothe
 limit on a parent cgroup, such as the ECS task cgroup, bounds every container of the task. So this
 module reports both: `own_limit_bytes` and `ceiling_bytes`, the smallest limit strictly above the own
 cgroup. Every number keeps the path of the file it came from.
+
+One unreadable or garbage file costs only what it would have said: the other levels are still read
+and their limits kept, and the file is named in `problems`. (A missed level can only hide a limit,
+never invent one, so the decision says which levels were not read.)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from sidecar.errors import SourceError
 from sidecar.sources.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
+from sidecar.units import PLAUSIBLE_MAX_BYTES, decimal
 
 # v1 reads back "unlimited" as PAGE_COUNTER_MAX * PAGE_SIZE, i.e. LONG_MAX rounded down to the page
 # size: 9223372036854771712 on 4 KiB pages, ...759424 on 16 KiB, ...710272 on 64 KiB (arm64). The
@@ -43,35 +48,50 @@ class CgroupMemory:
     ceiling_bytes: int | None  # smallest limit strictly ABOVE the own cgroup that is visible; None = none
     ceiling_where: str  # file that set it, or why nothing is visible (one line)
     notes: tuple[str, ...]  # things worth logging (e.g. "path outside the mount root")
+    problems: tuple[str, ...] = ()  # files that could not be read or parsed; what they would say is unknown
 
 
 def parse_v1_limit(text: str, *, where: str) -> int:
     """A v1 byte count such as `memory.limit_in_bytes`; unlimited is a (huge) number, not a word."""
-    value = text.strip()
-    if not value.isdecimal() or not value.isascii():
-        raise SourceError(f"{where}: {text!r}: expected a byte count")
-    return int(value)
+    value = decimal(text.strip())
+    if value is None:
+        raise SourceError(f"{where}: {_shown(text)}: expected a byte count")
+    return value
 
 
 def parse_v2_limit(text: str, *, where: str) -> int | None:
     """A v2 `memory.max` or `memory.high`: a byte count, or None for `max`."""
-    value = text.strip()
-    if value == V2_NO_LIMIT:
+    if text.strip() == V2_NO_LIMIT:
         return None
-    if not value.isdecimal() or not value.isascii():
-        raise SourceError(f"{where}: {text!r}: expected a byte count or 'max'")
-    return int(value)
+    value = decimal(text.strip())
+    if value is None:
+        raise SourceError(f"{where}: {_shown(text)}: expected a byte count or 'max'")
+    return value
 
 
-def parse_memory_stat(text: str, *, where: str) -> dict[str, int]:
-    """The `<key> <integer>` lines of a v1 `memory.stat`."""
+def parse_memory_stat(text: str, *, where: str, skipped: list[str] | None = None) -> dict[str, int]:
+    """The `<key> <integer>` lines of a v1 `memory.stat`.
+
+    A malformed line is an error, or, when `skipped` is given, recorded there and passed over.
+    """
     stat = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        key, _, value = line.partition(" ")
-        if not key or not value.isdecimal() or not value.isascii():
-            raise SourceError(f"{where} line {number}: {line!r}: expected '<key> <integer>'")
-        stat[key] = int(value)
+        key, _, raw = line.partition(" ")
+        value = decimal(raw)
+        if not key or value is None:
+            problem = f"{where} line {number}: {_shown(line)}: expected '<key> <integer>'"
+            if skipped is None:
+                raise SourceError(problem)
+            skipped.append(problem)
+            continue
+        stat[key] = value
     return stat
+
+
+def _shown(text: str) -> str:
+    """`repr(text)`, cut to 80 characters: a message quotes the input, it does not carry it."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else f"{shown[:77]}..."
 
 
 def read_cgroup_memory(
@@ -83,12 +103,14 @@ def read_cgroup_memory(
     """The memory cgroup of this process, or None when no memory controller is mounted.
 
     Mount points under /sys/fs/cgroup are read under `cgroup_root`. Values at or above
-    `mem_total_bytes` count as no limit. Raises SourceError for a malformed or unreadable file.
+    `mem_total_bytes` count as no limit. Raises SourceError only when this process's cgroup cannot
+    be located at all; a malformed line or an unreadable limit file is named in `problems`.
     """
+    problems: list[str] = []
     mountinfo_file = proc_root / "self" / "mountinfo"
     cgroup_file = proc_root / "self" / "cgroup"
-    mounts = parse_mountinfo(_read(mountinfo_file), where=str(mountinfo_file))
-    lines = parse_proc_cgroup(_read(cgroup_file), where=str(cgroup_file))
+    mounts = parse_mountinfo(_read(mountinfo_file), where=str(mountinfo_file), skipped=problems)
+    lines = parse_proc_cgroup(_read(cgroup_file), where=str(cgroup_file), skipped=problems)
 
     # In hybrid layouts the memory controller lives in v1, and the v2 mount (often at
     # /sys/fs/cgroup/unified) has no memory controller, so v1 is looked at first.
@@ -96,14 +118,21 @@ def read_cgroup_memory(
     if v1 is not None:
         line = _line_for(lines, lambda li: "memory" in li.controllers, "memory", cgroup_file, v1)
         walk = _Walk.locate(v1, line.path, cgroup_root)
-        return _read_v1(walk, mem_total_bytes)
+        return _read_v1(walk, mem_total_bytes, problems)
 
     for mount in _by_preference([m for m in mounts if m.fs_type == "cgroup2"]):
         controllers_file = _host_path(mount.mount_point, cgroup_root) / "cgroup.controllers"
-        if "memory" in _read(controllers_file).split():
+        try:
+            controllers = _read(controllers_file).split()
+        except SourceError as exc:
+            problems.append(str(exc))
+            continue
+        if "memory" in controllers:
             line = _line_for(lines, lambda li: li.hierarchy_id == 0, "v2 ('0::')", cgroup_file, mount)
             walk = _Walk.locate(mount, line.path, cgroup_root)
-            return _read_v2(walk, mem_total_bytes)
+            return _read_v2(walk, mem_total_bytes, problems)
+    if problems:
+        raise SourceError("no memory controller found; " + "; ".join(problems[:3]))
     return None
 
 
@@ -135,7 +164,7 @@ class _Walk:
         else:
             parts = PurePosixPath(relative).parts
         own_dir = mount_dir.joinpath(*parts)
-        if not own_dir.is_dir():
+        if not _is_dir(own_dir):
             raise SourceError(
                 f"{own_dir}: not a directory; expected the cgroup of {cgroup_path!r} under mount root "
                 f"{mount.root!r} at {mount.mount_point}"
@@ -158,35 +187,39 @@ class _Walk:
         return f"no ancestor dir visible: own cgroup is the mount point {self.mount_dir}"
 
 
-def _read_v1(walk: _Walk, mem_total_bytes: int | None) -> CgroupMemory:
+def _read_v1(walk: _Walk, mem_total_bytes: int | None, problems: list[str]) -> CgroupMemory:
     notes = list(walk.notes)
     own_file = walk.own_dir / "memory.limit_in_bytes"
-    own = _v1_limit(own_file, _read(own_file), mem_total_bytes, notes)
+    own = _v1_file(own_file, mem_total_bytes, notes, problems, required=True)
 
     ceiling: int | None = None
     ceiling_where = ""
     for directory in walk.ancestors:
         limit_file = directory / "memory.limit_in_bytes"
-        text = _read_optional(limit_file)
-        if text is None:
-            notes.append(f"{limit_file}: missing, so this ancestor's limit is unknown")
-            continue
-        value = _v1_limit(limit_file, text, mem_total_bytes, notes)
+        value = _v1_file(limit_file, mem_total_bytes, notes, problems, required=False)
         if value is not None and (ceiling is None or value < ceiling):
             ceiling, ceiling_where = value, str(limit_file)
 
     # hierarchical_memory_limit = min(own, every ancestor), including those above the mount root that
     # are not mounted here. A missing file is recorded, never read as "no limit" (automemlimit#30).
     stat_file = walk.own_dir / "memory.stat"
-    stat_text = _read_optional(stat_file)
-    stat = None if stat_text is None else parse_memory_stat(stat_text, where=str(stat_file))
+    try:
+        stat_text = _read_optional(stat_file)
+    except SourceError as exc:
+        problems.append(str(exc))
+        stat_text = None
+        unreadable = True
+    else:
+        unreadable = False
+    stat = None if stat_text is None else parse_memory_stat(stat_text, where=str(stat_file), skipped=problems)
     raw = None if stat is None else stat.get("hierarchical_memory_limit")
     hierarchical: int | None = None
     if stat is None:
-        notes.append(f"{stat_file}: missing, so the hierarchical limit is unknown (not read as no limit)")
-        why_not = f"{stat_file} missing"
+        if not unreadable:
+            notes.append(f"{stat_file}: missing, so the hierarchical limit is unknown (not read as no limit)")
+        why_not = f"{stat_file} {'unreadable' if unreadable else 'missing'}"
     elif raw is None:
-        notes.append(f"{stat_file}: no hierarchical_memory_limit line, so the hierarchical limit is unknown")
+        notes.append(f"{stat_file}: no readable hierarchical_memory_limit line, so the hierarchical limit is unknown")
         why_not = f"{stat_file} has no hierarchical_memory_limit"
     else:
         hierarchical = _as_limit(raw, f"{stat_file} hierarchical_memory_limit", mem_total_bytes, notes)
@@ -216,19 +249,35 @@ def _read_v1(walk: _Walk, mem_total_bytes: int | None) -> CgroupMemory:
         ceiling_bytes=ceiling,
         ceiling_where=ceiling_where,
         notes=tuple(notes),
+        problems=tuple(problems),
     )
 
 
-def _read_v2(walk: _Walk, mem_total_bytes: int | None) -> CgroupMemory:
+def _v1_file(
+    path: Path, mem_total_bytes: int | None, notes: list[str], problems: list[str], *, required: bool
+) -> int | None:
+    """A v1 limit file's limit; None for no limit, a missing file (noted) or an unreadable one (a problem)."""
+    try:
+        text = _read(path) if required else _read_optional(path)
+        if text is None:
+            notes.append(f"{path}: missing, so this ancestor's limit is unknown")
+            return None
+        return _v1_limit(path, text, mem_total_bytes, notes)
+    except SourceError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _read_v2(walk: _Walk, mem_total_bytes: int | None, problems: list[str]) -> CgroupMemory:
     notes = list(walk.notes)
-    own, own_where = _min_v2(walk.own_dir, walk, mem_total_bytes, notes)
+    own, own_where = _min_v2(walk.own_dir, walk, mem_total_bytes, notes, problems)
     if own_where is None:
         own_where = str(walk.own_dir / V2_LIMIT_FILES[0])
 
     ceiling: int | None = None
     ceiling_where = ""
     for directory in walk.ancestors:
-        value, where = _min_v2(directory, walk, mem_total_bytes, notes)
+        value, where = _min_v2(directory, walk, mem_total_bytes, notes, problems)
         if value is not None and where is not None and (ceiling is None or value < ceiling):
             ceiling, ceiling_where = value, where
     if ceiling is None:
@@ -242,11 +291,12 @@ def _read_v2(walk: _Walk, mem_total_bytes: int | None) -> CgroupMemory:
         ceiling_bytes=ceiling,
         ceiling_where=ceiling_where,
         notes=tuple(notes),
+        problems=tuple(problems),
     )
 
 
 def _min_v2(
-    directory: Path, walk: _Walk, mem_total_bytes: int | None, notes: list[str]
+    directory: Path, walk: _Walk, mem_total_bytes: int | None, notes: list[str], problems: list[str]
 ) -> tuple[int | None, str | None]:
     """The lower of `memory.max` and `memory.high` in `directory`, and the file that set it."""
     lowest: int | None = None
@@ -254,11 +304,15 @@ def _min_v2(
     missing = []
     for name in V2_LIMIT_FILES:
         limit_file = directory / name
-        text = _read_optional(limit_file)
-        if text is None:
-            missing.append(name)
+        try:
+            text = _read_optional(limit_file)
+            if text is None:
+                missing.append(name)
+                continue
+            value = _as_limit(parse_v2_limit(text, where=str(limit_file)), str(limit_file), mem_total_bytes, notes)
+        except SourceError as exc:
+            problems.append(str(exc))
             continue
-        value = _as_limit(parse_v2_limit(text, where=str(limit_file)), str(limit_file), mem_total_bytes, notes)
         if value is not None and (lowest is None or value < lowest):
             lowest, lowest_where = value, str(limit_file)
     # Only the root cgroup lacks these files by design; in any other cgroup it means the memory
@@ -276,6 +330,9 @@ def _v1_limit(path: Path, text: str, mem_total_bytes: int | None, notes: list[st
 def _as_limit(value: int | None, where: str, mem_total_bytes: int | None, notes: list[str]) -> int | None:
     """`value` as a limit, or None when it means "no limit": v2 `max`, the v1 sentinel, or >= MemTotal."""
     if value is None or value >= V1_UNLIMITED_MIN_BYTES:
+        return None
+    if value > PLAUSIBLE_MAX_BYTES:
+        notes.append(f"{where}: {value} is above any machine's memory ({PLAUSIBLE_MAX_BYTES}), read as no limit")
         return None
     if mem_total_bytes is not None and value >= mem_total_bytes:
         # v1 hosts report limits above RAM that bind nothing (JDK-8292083).
@@ -326,20 +383,38 @@ def _line_for(
     )
 
 
+# Limit and stat files are a few KiB; mountinfo grows with the mounts (a few hundred lines).
+MAX_FILE_BYTES = 1 << 20
+
+
 def _read(path: Path) -> str:
-    # Paths in mountinfo are bytes; only space, tab, newline and backslash are escaped, so a
-    # non-UTF-8 mount point must not stop the read (it is carried through as surrogates).
-    try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+    """The text of `path` (at most MAX_FILE_BYTES), or SourceError naming it."""
+    text = _read_optional(path)
+    if text is None:
+        raise SourceError(f"{path}: cannot read: No such file or directory")
+    return text
 
 
 def _read_optional(path: Path) -> str | None:
-    """The text of `path`, or None when it does not exist (the caller decides what that means)."""
+    """The text of `path`, or None when it does not exist (the caller decides what that means).
+
+    Paths in mountinfo are bytes; only space, tab, newline and backslash are escaped, so a non-UTF-8
+    byte must not stop the read (it is carried through as a surrogate and fails any number check).
+    """
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(f"{path}: larger than {MAX_FILE_BYTES} bytes, not a cgroup or proc file")
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name longer than NAME_MAX
+        return False

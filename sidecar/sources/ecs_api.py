@@ -11,10 +11,13 @@ boto3 is imported only when this source runs: it costs about 0.3 s at start-up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.deadline import Deadline
 from sidecar.errors import SourceError
+from sidecar.units import PLAUSIBLE_MAX_MIB, decimal
 
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 5.0
@@ -46,6 +49,7 @@ class TaskDescription:
     task_definition_arn: str | None
     group: str | None
     launch_type: str | None
+    problems: tuple[str, ...] = ()  # fields that could not be read, each named; the rest was kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class TaskDefinition:
     arn: str | None
     memory_mib: int | None
     containers: tuple[ContainerSpec, ...]
+    problems: tuple[str, ...] = ()  # fields that could not be read, each named; the rest was kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +86,21 @@ def fetch_task_from_api(
     cluster: str | None,
     task_definition: str | None,
     endpoint_url: str | None = None,
+    deadline: Deadline | None = None,
+    on_progress: Callable[[ApiResult], None] | None = None,
 ) -> ApiResult:
     """Ask DescribeTasks and DescribeTaskDefinition; record failures instead of raising.
 
-    `endpoint_url` overrides the endpoint (boto3 also honours AWS_ENDPOINT_URL_ECS).
+    `endpoint_url` overrides the endpoint (boto3 also honours AWS_ENDPOINT_URL_ECS). Timeouts are
+    cut to what is left of `deadline`, and DescribeTaskDefinition is not asked once it has passed.
+    `on_progress` receives the result so far after DescribeTasks, so that a caller that stops
+    waiting at the deadline keeps what was already answered.
     """
     import boto3  # noqa: PLC0415 (lazy: ~0.3 s, see the module docstring)
     import botocore.config  # noqa: PLC0415
     import botocore.exceptions  # noqa: PLC0415
 
+    deadline = deadline or Deadline(float("inf"))
     region = region_from_arn(task_arn)
     if region is None:
         return ApiResult(None, None, (), skipped=f"TaskARN={task_arn!r} has no region")
@@ -105,8 +116,8 @@ def fetch_task_from_api(
             "ecs",
             endpoint_url=endpoint_url,
             config=botocore.config.Config(
-                connect_timeout=CONNECT_TIMEOUT_S,
-                read_timeout=READ_TIMEOUT_S,
+                connect_timeout=deadline.cap(CONNECT_TIMEOUT_S),
+                read_timeout=deadline.cap(READ_TIMEOUT_S),
                 retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # max_attempts = retries
             ),
         )
@@ -121,88 +132,103 @@ def fetch_task_from_api(
         if cluster:
             kwargs["cluster"] = cluster
         described = parse_describe_tasks(client.describe_tasks(**kwargs), task_arn)
+        errors += described.problems
     except failures as exc:
         errors.append(f"DescribeTasks: {_describe(exc)}")
     except SourceError as exc:  # its message already starts with "DescribeTasks"
         errors.append(str(exc))
+    if on_progress is not None:
+        on_progress(ApiResult(described, None, tuple(errors)))
     definition_id = (described.task_definition_arn if described else None) or task_definition
-    if definition_id:
+    if not definition_id:
+        errors.append("DescribeTaskDefinition: no task definition ARN or family:revision known")
+    elif deadline.expired():
+        errors.append("DescribeTaskDefinition: not asked, the deadline had passed")
+    else:
         try:
             definition = parse_task_definition(client.describe_task_definition(taskDefinition=definition_id))
+            errors += definition.problems
         except failures as exc:
             errors.append(f"DescribeTaskDefinition: {_describe(exc)}")
         except SourceError as exc:  # its message already starts with "DescribeTaskDefinition"
             errors.append(str(exc))
-    else:
-        errors.append("DescribeTaskDefinition: no task definition ARN or family:revision known")
     return ApiResult(described, definition, tuple(errors))
 
 
 def parse_describe_tasks(response: Any, task_arn: str) -> TaskDescription:
-    """The entry of `tasks[]` for `task_arn`, with overrides folded into its containers."""
+    """The entry of `tasks[]` for `task_arn`, with overrides folded into its containers.
+
+    A malformed field is named in `problems` and left None; only an answer without the task fails.
+    """
     tasks = _get(response, "tasks", list, "DescribeTasks") or []
     task = next((t for t in tasks if isinstance(t, dict) and t.get("taskArn") == task_arn), None)
     if task is None:
         failures = response.get("failures") if isinstance(response, dict) else None
-        reason = f" (failures: {failures})" if failures else ""
-        raise SourceError(f"DescribeTasks: task {task_arn!r} not in the answer{reason}")
+        reason = f" (failures: {_shown(failures, 300)})" if failures else ""
+        raise SourceError(f"DescribeTasks: task {_shown(task_arn, 300)} not in the answer{reason}")
+    problems: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
-    for item in _get(task.get("overrides") or {}, "containerOverrides", list, "DescribeTasks overrides") or []:
+    for item in _list(task.get("overrides") or {}, "containerOverrides", "DescribeTasks overrides", problems):
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             overrides[item["name"]] = item
     containers = []
-    for index, item in enumerate(_get(task, "containers", list, "DescribeTasks tasks[0]") or []):
+    for index, item in enumerate(_list(task, "containers", "DescribeTasks tasks[0]", problems)):
         where = f"DescribeTasks containers[{index}]"
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise SourceError(f"{where}: expected an object with a name")
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            problems.append(f"{where}: expected an object with a name")
+            continue
         override = overrides.get(item["name"], {})
         containers.append(
             ContainerSpec(
                 name=item["name"],
-                memory_mib=_mib(item.get("memory", override.get("memory")), f"{where}.memory"),
+                memory_mib=_mib(item.get("memory", override.get("memory")), f"{where}.memory", problems),
                 reservation_mib=_mib(
                     item.get("memoryReservation", override.get("memoryReservation")),
                     f"{where}.memoryReservation",
+                    problems,
                 ),
-                image=item.get("image") if isinstance(item.get("image"), str) else None,
-                node_options=_node_options(override.get("environment"), f"{where} override"),
+                image=_opt_str(item.get("image")),
+                node_options=_node_options(override.get("environment"), f"{where} override", problems),
             )
         )
     return TaskDescription(
-        memory_mib=_mib(task.get("memory"), "DescribeTasks tasks[0].memory"),
+        memory_mib=_mib(task.get("memory"), "DescribeTasks tasks[0].memory", problems),
         containers=tuple(containers),
         task_definition_arn=_opt_str(task.get("taskDefinitionArn")),
         group=_opt_str(task.get("group")),
         launch_type=_opt_str(task.get("launchType")),
+        problems=tuple(problems),
     )
 
 
 def parse_task_definition(response: Any) -> TaskDefinition:
-    """`taskDefinition` of a DescribeTaskDefinition answer."""
+    """`taskDefinition` of a DescribeTaskDefinition answer; a malformed field is named in `problems`."""
     definition = _get(response, "taskDefinition", dict, "DescribeTaskDefinition")
     if definition is None:
         raise SourceError("DescribeTaskDefinition: no taskDefinition in the answer")
+    problems: list[str] = []
     containers = []
     for index, item in enumerate(
-        _get(definition, "containerDefinitions", list, "DescribeTaskDefinition taskDefinition") or []
+        _list(definition, "containerDefinitions", "DescribeTaskDefinition taskDefinition", problems)
     ):
         where = f"DescribeTaskDefinition containerDefinitions[{index}]"
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise SourceError(f"{where}: expected an object with a name")
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            problems.append(f"{where}: expected an object with a name")
+            continue
         depends = tuple(
-            (dep["containerName"], str(dep.get("condition", "")))
-            for dep in item.get("dependsOn") or []
+            (dep["containerName"], str(dep.get("condition", ""))[:16])
+            for dep in _list(item, "dependsOn", where, problems)
             if isinstance(dep, dict) and isinstance(dep.get("containerName"), str)
         )
         containers.append(
             ContainerSpec(
                 name=item["name"],
-                memory_mib=_mib(item.get("memory"), f"{where}.memory"),
-                reservation_mib=_mib(item.get("memoryReservation"), f"{where}.memoryReservation"),
+                memory_mib=_mib(item.get("memory"), f"{where}.memory", problems),
+                reservation_mib=_mib(item.get("memoryReservation"), f"{where}.memoryReservation", problems),
                 image=_opt_str(item.get("image")),
                 essential=item.get("essential") if isinstance(item.get("essential"), bool) else None,
                 depends_on=depends,
-                node_options=_node_options(item.get("environment"), where),
+                node_options=_node_options(item.get("environment"), where, problems),
                 command=_str_tuple(item.get("command")),
                 entry_point=_str_tuple(item.get("entryPoint")),
                 environment_files=bool(item.get("environmentFiles")),
@@ -210,27 +236,34 @@ def parse_task_definition(response: Any) -> TaskDefinition:
         )
     return TaskDefinition(
         arn=_opt_str(definition.get("taskDefinitionArn")),
-        memory_mib=_mib(definition.get("memory"), "DescribeTaskDefinition taskDefinition.memory"),
+        memory_mib=_mib(definition.get("memory"), "DescribeTaskDefinition taskDefinition.memory", problems),
         containers=tuple(containers),
+        problems=tuple(problems),
     )
 
 
-def _mib(value: Any, where: str) -> int | None:
-    """A memory figure (int, or a string of digits in DescribeTasks); None when absent or 0."""
+def _mib(value: Any, where: str, problems: list[str]) -> int | None:
+    """A memory figure (int, or a string of digits in DescribeTasks); None when absent or 0, or unreadable."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip()) or None  # isascii: "²" and "١٢٨" are digits to str.isdigit()
+    number = decimal(value.strip()) if isinstance(value, str) else None  # decimal(): ASCII digits only
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value or None
-    raise SourceError(f"{where}={value!r}: expected a whole number of MiB")
+        number = value
+    if number is None:
+        problems.append(f"{where}={_shown(value)}: expected a whole number of MiB")
+        return None
+    if number > PLAUSIBLE_MAX_MIB:
+        problems.append(f"{where}={_shown(value)}: implausible, expected at most {PLAUSIBLE_MAX_MIB} MiB")
+        return None
+    return number or None
 
 
-def _node_options(environment: Any, where: str) -> str | None:
+def _node_options(environment: Any, where: str, problems: list[str]) -> str | None:
     if not environment:
         return None
     if not isinstance(environment, list):
-        raise SourceError(f"{where}.environment={environment!r}: expected a list")
+        problems.append(f"{where}.environment={_shown(environment)}: expected a list")
+        return None
     for pair in environment:
         if isinstance(pair, dict) and pair.get("name") == "NODE_OPTIONS":
             value = pair.get("value")
@@ -238,12 +271,23 @@ def _node_options(environment: Any, where: str) -> str | None:
     return None
 
 
+def _list(doc: Any, key: str, where: str, problems: list[str]) -> list[Any]:
+    """`doc[key]` when it is a list; [] when absent, and a problem when it is something else."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{where}.{key}={_shown(value)}: expected a list")
+        return []
+    return value
+
+
 def _get(doc: Any, key: str, kind: type, where: str) -> Any:
     if not isinstance(doc, dict):
         raise SourceError(f"{where}: expected an object, got {type(doc).__name__}")
     value = doc.get(key)
     if value is not None and not isinstance(value, kind):
-        raise SourceError(f"{where}.{key}={value!r}: expected a {kind.__name__}")
+        raise SourceError(f"{where}.{key}={_shown(value)}: expected a {kind.__name__}")
     return value
 
 
@@ -255,6 +299,12 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(item) for item in value)
     return ()
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters: a message quotes the input, it does not carry it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,8 +2,9 @@
 
 Format reference: proc(5), "/proc/meminfo": lines `Name:   value kB`, where "kB" means KiB
 (Documentation/filesystems/proc.rst). Inside a container this is the host's (or VM's) memory, not
-the container's limit; it serves as the last resort and as the "at or above host RAM means no
-limit" bound for cgroup values (JDK-8292083).
+the container's limit: on Fargate it is the microVM's (a 4096 MiB task was seen with 7806 MiB). So
+it never sizes a heap; it bounds what ECS and cgroups say (a machine cannot give more than it has)
+and sets the "at or above host RAM means no limit" rule for cgroup values (JDK-8292083).
 """
 
 from __future__ import annotations
@@ -12,28 +13,42 @@ import re
 from pathlib import Path
 
 from sidecar.errors import SourceError
+from sidecar.units import MAX_DIGITS, PLAUSIBLE_MAX_BYTES
 
-_MEM_TOTAL = re.compile(r"MemTotal:\s+(\d+) kB")
+_MEM_TOTAL = re.compile(rf"MemTotal:\s+([0-9]{{1,{MAX_DIGITS}}}) kB")
 _KIB = 1024
+_MAX_BYTES = 1 << 16  # /proc/meminfo is about 1.5 KiB
 
 
 def parse_meminfo(text: str, *, where: str = "/proc/meminfo") -> int:
-    """MemTotal in bytes from /proc/meminfo `text`; SourceError when the line is missing or malformed."""
+    """MemTotal in bytes from /proc/meminfo `text`; SourceError when the line is missing, malformed or
+    implausible."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.startswith("MemTotal:"):
             continue
         match = _MEM_TOTAL.fullmatch(line.rstrip())
-        if match is None or int(match.group(1)) == 0:
-            raise SourceError(f"{where} line {number}: {line!r}: expected 'MemTotal: <positive integer> kB'")
-        return int(match.group(1)) * _KIB
+        value = int(match.group(1)) * _KIB if match else 0
+        if value == 0:
+            raise SourceError(f"{where} line {number}: {_shown(line)}: expected 'MemTotal: <positive integer> kB'")
+        if value > PLAUSIBLE_MAX_BYTES:
+            raise SourceError(
+                f"{where} line {number}: {_shown(line)}: implausible, expected at most {PLAUSIBLE_MAX_BYTES // _KIB} kB"
+            )
+        return value
     raise SourceError(f"{where}: no MemTotal line; expected 'MemTotal: <positive integer> kB'")
 
 
 def read_mem_total(proc_root: Path = Path("/proc")) -> int:
-    """MemTotal in bytes from `<proc_root>/meminfo`."""
+    """MemTotal in bytes from `<proc_root>/meminfo` (bytes that are not ASCII are left to fail the match)."""
     path = proc_root / "meminfo"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_BYTES)
     except OSError as exc:
-        raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_meminfo(text, where=str(path))
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_meminfo(data.decode("ascii", errors="replace"), where=str(path))
+
+
+def _shown(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 80 else f"{shown[:77]}..."

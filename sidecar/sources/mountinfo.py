@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from sidecar.errors import SourceError
+from sidecar.units import decimal
 
 # proc(5), /proc/pid/mountinfo, one mount per line:
 #
@@ -66,40 +67,51 @@ class CgroupLine:
     path: str
 
 
-def parse_mountinfo(text: str, *, where: str = "/proc/self/mountinfo") -> tuple[Mount, ...]:
-    """Every mount in mountinfo `text`; SourceError naming `where` and quoting a malformed line."""
+def parse_mountinfo(
+    text: str, *, where: str = "/proc/self/mountinfo", skipped: list[str] | None = None
+) -> tuple[Mount, ...]:
+    """Every mount in mountinfo `text`; SourceError naming `where` and quoting a malformed line.
+
+    With `skipped`, a malformed line is recorded there and passed over instead (the other mounts
+    still count); a file without a single good line is an error either way.
+    """
     mounts = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            mounts.append(_parse_mount_line(line, f"{where} line {number}"))
+            try:
+                mounts.append(_parse_mount_line(line, f"{where} line {number}"))
+            except SourceError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(str(exc))
     if not mounts:
         # Every process sees at least its root mount, so an empty file is not "no mounts".
-        raise SourceError(f"{where}: {text!r}: expected at least one mount line (proc(5))")
+        raise SourceError(f"{where}: {_shown(text)}: expected at least one mount line (proc(5))")
     return tuple(mounts)
 
 
 def _parse_mount_line(line: str, where: str) -> Mount:
     before, separator, after = line.partition(_MI_SEPARATOR)
     if not separator:
-        raise SourceError(f"{where}: {line!r}: expected ' - ' between the optional fields and the filesystem type")
+        raise SourceError(
+            f"{where}: {_shown(line)}: expected ' - ' between the optional fields and the filesystem type"
+        )
     fields = before.split(" ")
     if len(fields) < _MI_MIN_FIELDS_BEFORE_SEPARATOR:
         raise SourceError(
-            f"{where}: {line!r}: expected at least {_MI_MIN_FIELDS_BEFORE_SEPARATOR} fields before ' - ', "
+            f"{where}: {_shown(line)}: expected at least {_MI_MIN_FIELDS_BEFORE_SEPARATOR} fields before ' - ', "
             f"found {len(fields)}"
         )
     # A single space separates fields, so an empty mount source (`- tmpfs  rw`) stays a field.
     tail = after.split(" ", _MI_FIELDS_AFTER_SEPARATOR - 1)
     if len(tail) < _MI_FIELDS_AFTER_SEPARATOR:
         raise SourceError(
-            f"{where}: {line!r}: expected filesystem type, source and super options after ' - ', "
+            f"{where}: {_shown(line)}: expected filesystem type, source and super options after ' - ', "
             f"found {len(tail)} field{'s' if len(tail) != 1 else ''}"
         )
-    try:
-        mount_id = int(fields[_MI_MOUNT_ID])
-        parent_id = int(fields[_MI_PARENT_ID])
-    except ValueError:
-        raise SourceError(f"{where}: {line!r}: expected numeric mount and parent IDs") from None
+    mount_id, parent_id = decimal(fields[_MI_MOUNT_ID]), decimal(fields[_MI_PARENT_ID])
+    if mount_id is None or parent_id is None:
+        raise SourceError(f"{where}: {_shown(line)}: expected numeric mount and parent IDs")
     return Mount(
         mount_id=mount_id,
         parent_id=parent_id,
@@ -112,15 +124,25 @@ def _parse_mount_line(line: str, where: str) -> Mount:
     )
 
 
-def parse_proc_cgroup(text: str, *, where: str = "/proc/self/cgroup") -> tuple[CgroupLine, ...]:
-    """Every hierarchy line in /proc/self/cgroup `text`; SourceError naming `where` on a malformed line."""
+def parse_proc_cgroup(
+    text: str, *, where: str = "/proc/self/cgroup", skipped: list[str] | None = None
+) -> tuple[CgroupLine, ...]:
+    """Every hierarchy line in /proc/self/cgroup `text`; SourceError naming `where` on a malformed line
+    (with `skipped`: recorded there and passed over, as in `parse_mountinfo`)."""
     lines = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            lines.append(_parse_cgroup_line(line, f"{where} line {number}"))
+            try:
+                lines.append(_parse_cgroup_line(line, f"{where} line {number}"))
+            except SourceError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(str(exc))
     if not lines:
         # A kernel with cgroups always lists at least the v2 line `0::/...`.
-        raise SourceError(f"{where}: {text!r}: expected at least one 'hierarchy-ID:controller-list:cgroup-path' line")
+        raise SourceError(
+            f"{where}: {_shown(text)}: expected at least one 'hierarchy-ID:controller-list:cgroup-path' line"
+        )
     return tuple(lines)
 
 
@@ -128,16 +150,23 @@ def _parse_cgroup_line(line: str, where: str) -> CgroupLine:
     fields = line.split(":", _CG_FIELD_COUNT - 1)
     expected = "expected 'hierarchy-ID:controller-list:cgroup-path' (cgroups(7))"
     if len(fields) != _CG_FIELD_COUNT or not fields[2].startswith("/"):
-        raise SourceError(f"{where}: {line!r}: {expected}")
+        raise SourceError(f"{where}: {_shown(line)}: {expected}")
     hierarchy, controllers, path = fields
-    if not hierarchy.isdecimal():
-        raise SourceError(f"{where}: {line!r}: {expected}")
+    hierarchy_id = decimal(hierarchy)
+    if hierarchy_id is None:
+        raise SourceError(f"{where}: {_shown(line)}: {expected}")
     return CgroupLine(
-        hierarchy_id=int(hierarchy),
+        hierarchy_id=hierarchy_id,
         # `name=systemd` is a named hierarchy with no controller; it is kept as written.
         controllers=tuple(controllers.split(",")) if controllers else (),
         path=path,
     )
+
+
+def _shown(text: str) -> str:
+    """`repr(text)`, cut to 120 characters: a message quotes the input, it does not carry it."""
+    shown = repr(text)
+    return shown if len(shown) <= 120 else f"{shown[:117]}..."
 
 
 def _unescape(field: str) -> str:
