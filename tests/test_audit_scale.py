@@ -220,3 +220,27 @@ class TestAuditAtScale:
         }
         (REPO / "build").mkdir(exist_ok=True)
         (REPO / "build" / "audit-scale.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+class TestFastMoto:
+    def test_same_describe_tasks_answer(self, moto: MotoServer) -> None:
+        """DescribeTasks looked up by ARN answers exactly what moto's own scan answers (order included)."""
+        ecs = backend()
+        arns = []
+        for cluster in ("fleet-a", "fleet-b"):
+            ecs.create_cluster(cluster)
+            definition = ecs.register_task_definition(
+                family=cluster, container_definitions=containers("sized"), volumes=None, network_mode="bridge"
+            )
+            arns += [
+                seed_stopped_task(cluster, definition.arn, "service:web", [Stopped("app", code, OOM if code else None)])
+                for code in (0, 137, 134)
+            ]
+        client = moto.client()
+        asked = [arns[4], arns[0], arns[2], "arn:aws:ecs:us-east-1:123456789012:task/fleet-a/missing"]
+        plain = client.describe_tasks(cluster="fleet-a", tasks=asked)
+        with fast_moto():
+            fast = client.describe_tasks(cluster="fleet-a", tasks=asked)
+        plain.pop("ResponseMetadata")
+        fast.pop("ResponseMetadata")
+        assert fast == plain
