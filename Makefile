@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ENV_FILE := build/node-heap.env
 
-.PHONY: install run test test-deps lint format clean bench bench-full bench-deps bench-service-full rehearse
+.PHONY: install run test test-deps lint format clean bench bench-full bench-deps bench-service-full bench-cgroup-v2 rehearse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,11 @@ run: install
 	@if command -v node >/dev/null; then echo; echo "== . $(ENV_FILE) && exec node"; \
 		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; fi
 
-# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26.
+# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26, and
+# User-Mode Linux: a real Linux 6.1 kernel with cgroup v2 as a process (tests/cgroup2/).
 test-deps: install
 	@command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox >/dev/null; }
+	@test -x /usr/bin/linux.uml || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends user-mode-linux >/dev/null; }
 	$(PY) -m tests.nodes
 
 lint: install
@@ -61,6 +63,13 @@ bench-full: bench-deps
 
 bench-service-full: bench-deps
 	$(PY) -m bench.service --profile full
+
+# The heap leak on a real cgroup v2 (a UML guest on a v1 machine): Node 20 and 22, 128 MiB to 1 GiB,
+# the ECS task-level limit on the task's slice (about 25 minutes). Results in bench/results/leak-cgroup-v2.json.
+bench-cgroup-v2: test-deps
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench.run --cgroup v2 --profile full --majors 20,22 --sizes 128,256,512,1024 --workloads leak \
+		--out bench/results/leak-cgroup-v2.json
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -75,6 +75,7 @@ def faults() -> list[tuple[str, Setup]]:
     _, task = _task()
     described = ecs_payload("botocore-describe-tasks-example.json")["output"]
     described["tasks"][0]["taskArn"] = task["TaskARN"]
+    described["tasks"][0]["containers"][0]["name"] = "fargate-app"  # changed: the app of the TMDS example
     return [
         ("healthy endpoints", _tmds()),
         ("`/task` never answers", _tmds(task_reply=Reply.stall(120))),

@@ -18,11 +18,20 @@ Every strategy's flags travel in NODE_OPTIONS, so cluster workers inherit them a
 
 Each run gets a fresh memory cgroup with the container's limit and no swap, the page cache dropped
 first (Node's binary is then charged to the container, as in a new task), a deadline, and a
-progress watchdog (no output for `stall_s` = hung, thrashing at the limit). Outcomes:
-`survived` (steady: ran its time), `v8_abort` (V8's heap-limit abort: clean), `hang`,
+progress watchdog (tests/memcg.py: no output and no growth for `stall_s` at the limit = hung,
+thrashing; on v2 also only once the kernel has hit the limit 1000 times since the last progress).
+Outcomes: `survived` (steady: ran its time), `v8_abort` (V8's heap-limit abort: clean), `hang`,
 `kernel_kill` (the memcg OOM killer), or something unexpected.
 
-Run: `.venv/bin/python -m bench.run --profile short|full` (root; cgroup v1 or v2 memory controller).
+The cgroups: on v1, one cgroup with the container's limit (`docker run --memory`). On v2, the ECS
+agent's layout with a task-level limit only (tests/cgroup2/ecs.py): `memory.max` on
+`ecstasks.slice/ecstasks-<task>.slice`, Node in `docker-<id>.scope` without a limit of its own, in
+a private cgroup namespace (Docker's default on v2); the outcome is read from `memory.events` of
+both: the slice counts the limit hits (`max`, `oom`), the container's scope the kill (`oom_kill`).
+`--cgroup v2` on a machine whose memory controller is v1 runs the whole benchmark in a User-Mode
+Linux guest (a real 6.1 kernel with cgroup v2, tests/cgroup2/uml.py) with `--guest-memory-mib`.
+
+Run: `.venv/bin/python -m bench.run --profile short|full [--cgroup auto|v1|v2]` (root).
 Writes bench/results/<profile>.json, prints the tables, draws bench/results/<profile>.png. Every run
 is also printed to stderr as one JSON line; `--resume that.log` reuses the runs an interrupted
 benchmark already finished (same workload, strategy, Node major, size and parameter).
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -44,8 +54,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tests.memcg import MIB, MemoryCgroup, RunResult, drop_page_cache, memcg_unavailable_reason
-from tests.nodes import install_node, node_version
+from tests.cgroup2.ecs import EcsTask, Namespace, TaskLayout, ecs_task
+from tests.memcg import MIB, MemoryCgroup, RunResult, drop_page_cache, memcg_unavailable_reason, memcg_version
+from tests.nodes import CACHE, install_node, node_version
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -202,9 +213,55 @@ def run_case(
         )
         drop_page_cache()
         timeout = profile.steady_seconds * 4 + 120 if workload == "steady" else 600
-        with MemoryCgroup(memory_mib * MIB) as cgroup:
-            result = cgroup.run(argv, env=env, timeout_s=timeout, stall_s=profile.stall_s)
-    return summarize(workload, strategy, node=node, major=major, memory_mib=memory_mib, param=param, result=result)
+        if memcg_version() == 1:
+            with MemoryCgroup(memory_mib * MIB) as cgroup:
+                result = cgroup.run(argv, env=env, timeout_s=timeout, stall_s=profile.stall_s)
+            return summarize(
+                workload, strategy, node=node, major=major, memory_mib=memory_mib, param=param, result=result
+            )
+        with ecs_task(TaskLayout(memory_mib, Namespace.PRIVATE)) as task:
+            argv = task.container_argv(argv)
+            result = task.app.run(argv, env=env, timeout_s=timeout, stall_s=profile.stall_s, sample_s=V2_SAMPLE_S)
+            counters = v2_counters(task, result)
+    run = summarize(workload, strategy, node=node, major=major, memory_mib=memory_mib, param=param, result=result)
+    return replace(run, detail={**run.detail, **counters})
+
+
+V2_SAMPLE_S = 0.1  # the watchdog's period on v2: each sample reads three files, slow in a UML guest
+
+
+def v2_counters(task: EcsTask, result: RunResult) -> dict[str, Any]:
+    """How the run moved memory.events: at the task's slice (limit hits) and the container's scope (kills)."""
+    return {
+        "task_events": result.events[str(task.slice.path)],
+        "container_events": result.events[str(task.app.path)],
+        "limit_hits": result.limit_hits,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """Where the runs ran: cgroup version, kernel, memory, and (v2) the layout."""
+    uname = os.uname()
+    mem_total = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    found: dict[str, Any] = {
+        "cgroup": f"v{memcg_version()}",
+        "kernel": f"{uname.sysname} {uname.release} {uname.machine}",
+        "uml": "vendor_id\t: User Mode Linux" in cpuinfo,  # a User-Mode Linux guest (tests/cgroup2/uml.py)
+        "mem_total_mib": mem_total // MIB,
+        "cpus": os.cpu_count(),
+        "layout": "one cgroup with the container's limit",
+    }
+    if memcg_version() == 2:
+        found["layout"] = (
+            "ECS task-level limit: memory.max on ecstasks-<task>.slice, Node in docker-<id>.scope "
+            "without a limit, private cgroup namespace"
+        )
+    return found
 
 
 def summarize(
@@ -299,6 +356,7 @@ def run_profile(
                         searches.append(found)
     return {
         "profile": name,
+        "machine": machine(),
         "settings": asdict(profile),
         "sidecar_settings": dict(SIDECAR_SETTINGS),
         # Wall time of this process; with --resume, the reused runs' time is spent in the earlier one.
@@ -331,6 +389,13 @@ def main() -> int:
         metavar="LOG",
         help="reuse the runs in the stderr of an interrupted run with the same options",
     )
+    parser.add_argument(
+        "--cgroup",
+        choices=("auto", "v1", "v2"),
+        default="auto",
+        help="auto: this machine's memory controller; v2 on a v1 machine: in a User-Mode Linux guest",
+    )
+    parser.add_argument("--guest-memory-mib", type=int, default=2048, help="RAM of that guest (--cgroup v2)")
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     if args.majors:
@@ -343,10 +408,15 @@ def main() -> int:
         if not name.startswith("NODE_HEAP_"):
             parser.error(f"--sidecar-setting {setting!r}: expected NODE_HEAP_<NAME>=<value>")
         SIDECAR_SETTINGS[name] = value
+    # A stopped benchmark still removes its cgroups, or stops its guest (cleanups run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    out = args.out or RESULTS / f"{args.profile}{'-cgroup-v2' if args.cgroup == 'v2' else ''}.json"
+    if args.cgroup == "v1" and memcg_version() == 2:
+        parser.error("--cgroup v1: this machine's memory controller is on cgroup v2")
+    if args.cgroup == "v2" and memcg_version() == 1:
+        return run_in_uml(args, profile, out)
     if args.resume:
         FINISHED.update(load_finished(args.resume))
-    # A stopped benchmark still removes its cgroups (the context managers run on SystemExit).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     reason = memcg_unavailable_reason()
     if reason:
         print(f"bench: {reason}", file=sys.stderr)
@@ -354,13 +424,57 @@ def main() -> int:
     from bench.report import render_chart, render_tables  # noqa: PLC0415 (matplotlib: only when drawing)
 
     data = run_profile(args.profile, profile, args.workloads.split(","), args.strategies.split(","))
-    out = args.out or RESULTS / f"{args.profile}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(render_tables(data))
     render_chart(data, out.with_suffix(".png"))
     print(f"\nraw: {out}\nchart: {out.with_suffix('.png')}")
     return 0
+
+
+def run_in_uml(args: argparse.Namespace, profile: Profile, out: Path) -> int:
+    """This benchmark, again, inside a UML guest whose kernel has cgroup v2; output streamed here."""
+    from tests.cgroup2.uml import GuestError, exit_status, run_in_guest  # noqa: PLC0415 (only for --cgroup v2)
+
+    for major in profile.majors:  # the guest has no network and a read-only view of the cache
+        install_node(major)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The same arguments; a repeated option's last value wins, so these make the paths absolute.
+    argv = [*sys.argv[1:], "--out", str(out)]
+    shared = {out.parent}
+    if args.resume:
+        argv += ["--resume", str(args.resume.resolve())]
+        shared.add(args.resume.resolve().parent)  # the guest's /tmp is its own
+    try:
+        run = run_in_guest(
+            [sys.executable, "-m", "bench.run", *argv],
+            env={"PATH": "/usr/bin:/bin", "NHS_NODE_CACHE": str(CACHE), "MPLCONFIGDIR": "/tmp/matplotlib"},
+            cwd=Path.cwd(),
+            rw_dirs=sorted(shared),
+            memory_mib=args.guest_memory_mib,
+            timeout_s=6 * 3600,
+            stdout_fd=sys.stdout.fileno(),
+            stderr_fd=sys.stderr.fileno(),
+        )
+    except GuestError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if out.exists() and run.returncode == 0:  # how the guest was run, which it cannot see itself
+        data = json.loads(out.read_text())
+        host = os.uname()
+        data["guest"] = {
+            "memory_mib": args.guest_memory_mib,
+            "host_kernel": f"{host.sysname} {host.release} {host.machine}",
+            "host_cpus": os.cpu_count(),
+            "boot_s": run.boot_s,
+            "total_s": run.total_s,
+        }
+        out.write_text(json.dumps(data, indent=1) + "\n")
+    print(
+        f"bench: UML guest (kernel {run.kernel}) ran {run.command_s:.0f} s, {run.total_s:.0f} s in all", file=sys.stderr
+    )
+    return exit_status(run)
 
 
 if __name__ == "__main__":

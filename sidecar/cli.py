@@ -4,6 +4,8 @@
 - `explain [--json]`: the same decision, printed; nothing is written.
 - `emulate`: a local task metadata endpoint from a task definition; with `-- COMMAND`, runs
   COMMAND against it (the README's quick start runs the init job that way).
+- `audit`, `adopt`: the fleet commands (sidecar/fleet/): find the Node services at risk, wire the
+  sidecar into a task definition.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Any, NoReturn, TextIO
 
 from sidecar import __version__
 from sidecar.errors import SettingsError, SidecarError
+from sidecar.fleet import commands as fleet
 from sidecar.job.run import explain, report_bug, run, say
 from sidecar.job.settings import VARS, load_settings
 from sidecar.outputs import log
 from sidecar.outputs.log import LogFormat
 
-COMMANDS = ("run", "explain", "emulate")
+COMMANDS = ("run", "explain", "emulate", *fleet.COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--task-memory", type=int, help="task memory in MiB (default: the task definition's)")
     em.add_argument("--port", type=int, default=0)
     em.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND: run it against the endpoint, then stop")
+    fleet.add_parsers(commands)
     return parser
 
 
@@ -86,6 +90,8 @@ def main(
         args = build_parser().parse_args(argv)
         if args.command == "emulate":
             return _emulate(args, environ, stdout)
+        if args.command in fleet.COMMANDS:
+            return fleet.main(args, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty())
         flags = {var.field: getattr(args, var.field) for var in VARS}
         settings = load_settings(environ, flags, check_env_file=args.command == "run")
     except SettingsError as exc:

@@ -50,3 +50,15 @@ class PinError(SidecarError):
 
 class SourceError(SidecarError):
     """A memory source answered with something malformed; recorded by the job, never fatal alone."""
+
+
+class FleetApiError(SidecarError):
+    """A fleet command could not read the ECS API at all (credentials, permissions, endpoint)."""
+
+    exit_code = 11
+
+
+class AdoptRefusedError(SidecarError):
+    """`adopt` refuses a task definition it cannot rewrite safely; the message says why and what to do."""
+
+    exit_code = 12

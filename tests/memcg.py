@@ -5,11 +5,18 @@ cgroup v1 (this project's machines): Documentation/admin-guide/cgroup-v1/memory.
 `memory.oom_control` (`oom_kill`), `memory.stat` (`total_rss`). Cgroups are created under this
 process's own memory cgroup, so nothing outside it is touched.
 cgroup v2 (where the unified hierarchy has the memory controller): Documentation/admin-guide/
-cgroup-v2.rst -- `memory.max`, `memory.swap.max`, `memory.peak` (5.19+), `memory.events`
-(`oom_kill`), `memory.stat` (`anon`). Cgroups are created under the hierarchy's root, the one place
-the "no internal processes" rule allows a new subtree beside running processes. The v2 path is not
-exercised on this project's own machines, which are cgroup v1.
+cgroup-v2.rst -- `memory.max`, `memory.high`, `memory.swap.max`, `memory.peak` (5.19+),
+`memory.events` (`max`, `high`, `oom`, `oom_kill`; hierarchical: a cgroup's counts include its
+descendants'), `memory.stat` (`anon`). Cgroups are created under the hierarchy's root, the one place
+the "no internal processes" rule allows a new subtree beside running processes; the memory
+controller is enabled in a parent's `cgroup.subtree_control` only when a child is made, because a
+cgroup with controllers enabled for children cannot hold processes itself. This project's machines
+are cgroup v1; the v2 path runs on a real 6.1 kernel in a User-Mode Linux guest (tests/cgroup2/).
 Every cgroup is removed on exit, after killing whatever is left in it.
+
+When the kernel hits a limit, v2 counts `max` (or `high`) and `oom` in the cgroup whose limit was
+hit (the ECS task's slice) and `oom_kill` in the victim's (and, hierarchically, above it), so a run
+records the change of every counter in its cgroup and each ancestor made here (`RunResult.events`).
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -34,6 +41,11 @@ def _v2() -> bool:
     """True when memory is controlled by the unified (v2) hierarchy mounted at /sys/fs/cgroup."""
     controllers = CGROUP_ROOT / "cgroup.controllers"
     return controllers.exists() and "memory" in controllers.read_text().split()
+
+
+def memcg_version() -> int:
+    """2 when this machine's memory controller is on the unified hierarchy, else 1."""
+    return 2 if _v2() else 1
 
 
 def own_memcg_dir() -> Path:
@@ -58,6 +70,23 @@ def memcg_unavailable_reason() -> str | None:
     return None
 
 
+def _enable_memory(directory: Path) -> None:
+    """Give `directory`'s children memory.* files of their own (v2 `cgroup.subtree_control`)."""
+    control = directory / "cgroup.subtree_control"
+    if "memory" not in control.read_text().split():
+        control.write_text("+memory")
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    """A flat-keyed cgroup file (`memory.events`, `memory.stat`): `<key> <integer>` per line."""
+    found = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdecimal():
+            found[key] = int(value)
+    return found
+
+
 @dataclass(frozen=True)
 class RunResult:
     returncode: int | None  # negative: killed by that signal (None: still hung when stopped)
@@ -69,6 +98,10 @@ class RunResult:
     peak_rss_bytes: int  # highest anonymous memory sampled from memory.stat
     elapsed_s: float
     stalled_at_limit: bool = False  # the cgroup sat at its limit when the process stopped progressing
+    # v2: the change of each memory.events counter during the run, per cgroup path (this cgroup
+    # and every ancestor made here); v1: {} (its counters are not per event).
+    events: dict[str, dict[str, int]] = field(default_factory=dict)
+    limit_hits: int | None = None  # v2: `max` + `high` events at the limiting cgroup during the run
 
     @property
     def hang_kind(self) -> str | None:
@@ -94,21 +127,38 @@ class RunResult:
 
 
 class MemoryCgroup:
-    """A memory cgroup with a hard limit and no swap (None = unlimited); a context manager."""
+    """A memory cgroup with a hard limit and no swap (None = unlimited); a context manager.
 
-    def __init__(self, limit_bytes: int | None, *, parent: Path | None = None, name: str = "") -> None:
+    `high_bytes` (v2) sets `memory.high` as well: above it the kernel reclaims and throttles
+    instead of killing.
+    """
+
+    def __init__(
+        self,
+        limit_bytes: int | None,
+        *,
+        parent: Path | None = None,
+        name: str = "",
+        high_bytes: int | None = None,
+        above: MemoryCgroup | None = None,
+    ) -> None:
         self.v2 = _v2()
         self.path = (parent or own_memcg_dir()) / (name or f"nhs-{uuid.uuid4().hex[:10]}")
         self.limit_bytes = limit_bytes
+        self.high_bytes = high_bytes
+        self.above = above  # the MemoryCgroup this one was made under, if any
 
     def __enter__(self) -> MemoryCgroup:
+        if self.v2:
+            _enable_memory(self.path.parent)
         self.path.mkdir()
         if self.v2:
-            # Children need the memory controller enabled here to get memory.* files of their own.
-            self._write("cgroup.subtree_control", "+memory")
             if self.limit_bytes is not None:
                 self._write("memory.max", str(self.limit_bytes))
-                self._write("memory.swap.max", "0")
+                if (self.path / "memory.swap.max").exists():  # absent without swap accounting
+                    self._write("memory.swap.max", "0")
+            if self.high_bytes is not None:
+                self._write("memory.high", str(self.high_bytes))
         elif self.limit_bytes is not None:
             self._write("memory.limit_in_bytes", str(self.limit_bytes))
             if (self.path / "memory.memsw.limit_in_bytes").exists():  # no swap: as --memory-swap = --memory
@@ -118,32 +168,52 @@ class MemoryCgroup:
     def __exit__(self, *exc: object) -> None:
         self.destroy()
 
-    def child(self, limit_bytes: int | None = None, name: str = "") -> MemoryCgroup:
-        return MemoryCgroup(limit_bytes, parent=self.path, name=name)
+    def child(self, limit_bytes: int | None = None, name: str = "", high_bytes: int | None = None) -> MemoryCgroup:
+        return MemoryCgroup(limit_bytes, parent=self.path, name=name, high_bytes=high_bytes, above=self)
+
+    def lineage(self) -> list[MemoryCgroup]:
+        """This cgroup, then each one it was made under, nearest first."""
+        found: list[MemoryCgroup] = []
+        current: MemoryCgroup | None = self
+        while current is not None:
+            found.append(current)
+            current = current.above
+        return found
+
+    def limiting(self) -> MemoryCgroup:
+        """The nearest cgroup of the lineage with a limit (the ECS task's slice for a container without one)."""
+        return next((c for c in self.lineage() if c.limit_bytes is not None or c.high_bytes is not None), self)
 
     def _write(self, name: str, value: str) -> None:
         (self.path / name).write_text(value)
 
     def _stat(self, key: str) -> int:
-        for line in (self.path / "memory.stat").read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-        return 0
+        return _read_keyed(self.path / "memory.stat").get(key, 0)
+
+    def events(self) -> dict[str, int]:
+        """v2 `memory.events` (hierarchical); v1: `oom_kill` from `memory.oom_control` only."""
+        if self.v2:
+            return _read_keyed(self.path / "memory.events")
+        return {"oom_kill": _read_keyed(self.path / "memory.oom_control").get("oom_kill", 0)}
 
     def oom_kills(self) -> int:
-        events = self.path / ("memory.events" if self.v2 else "memory.oom_control")
-        for line in events.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-        return 0
+        return self.events().get("oom_kill", 0)
+
+    def _limit_hits(self) -> int | None:
+        """v2: how often usage was about to pass `memory.max` or `memory.high`. v1: None (on the 6.18
+        kernel here `memory.failcnt` stays 0 at the limit, so v1 has no such counter to go by)."""
+        if not self.v2:
+            return None
+        events = self.events()
+        return events.get("max", 0) + events.get("high", 0)
 
     def _near_limit(self, usage: int) -> bool:
-        """Usage within 2 % (at least 2 MiB) of this cgroup's own limit."""
-        if self.limit_bytes is None:
+        """Usage within 2 % (at least 2 MiB) of this cgroup's lowest limit."""
+        limits = [x for x in (self.limit_bytes, self.high_bytes) if x is not None]
+        if not limits:
             return False
-        return usage >= self.limit_bytes - max(2 * MIB, self.limit_bytes // 50)
+        limit = min(limits)
+        return usage >= limit - max(2 * MIB, limit // 50)
 
     def rss_bytes(self) -> int:
         return self._stat("anon" if self.v2 else "total_rss")
@@ -170,37 +240,37 @@ class MemoryCgroup:
         timeout_s: float = 120.0,
         stall_s: float | None = None,
         gc_stall_s: float | None = None,
+        stall_hits: int = 1000,
+        sample_s: float = 0.05,
         cwd: str | None = None,
     ) -> RunResult:
         """Run `argv` inside this cgroup until it exits or `timeout_s` passes (then SIGKILL it).
 
-        A process that prints nothing new on stdout is stopped and counted as hung after `stall_s`
-        while the cgroup sits at its limit (the kernel evicting and re-reading the process's own
-        pages: it does not recover), or after `gc_stall_s` (default 6 x `stall_s`) below the limit
-        (V8 collecting a full heap, which takes tens of seconds on a large heap before it aborts).
+        Progress is a new line on stdout or the cgroup's anonymous memory passing its earlier peak by
+        1 MiB (the workload allocating). A process that makes none is stopped and counted as hung:
+        - at the limit (of the nearest cgroup with one, e.g. the task's slice): after `stall_s`, and
+          on v2 only once the kernel has also hit that limit `stall_hits` times since the last
+          progress (memory.events `max`/`high`): the kernel evicting and re-reading the process's own
+          pages, which does not recover. Counting the kernel's work as well as seconds keeps a slow
+          machine (a UML guest, a busy host) from passing for a hung one;
+        - below the limit: after `gc_stall_s` (default 6 x `stall_s`), V8 collecting a full heap,
+          which takes tens of seconds on a large heap before it aborts.
         """
-        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
-        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
+        limiting = self.limiting()
+        lineage = self.lineage()
+        events_before = {c.path: c.events() for c in lineage} if self.v2 else {}
         oom_before = self.oom_kills()
+        hits_before = limiting._limit_hits()
         kernel_peak = self._reset_peak()
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [*enter, *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            text=True,
-        )
+        proc = self._popen(argv, env=env, cwd=cwd, stderr=subprocess.PIPE)
         out_lines: list[str] = []
         err_chunks: list[str] = []
-        last_output = [started]
 
         def pump_stdout() -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
                 out_lines.append(line)
-                last_output[0] = time.monotonic()
 
         def pump_stderr() -> None:
             assert proc.stderr is not None
@@ -214,24 +284,32 @@ class MemoryCgroup:
         deadline = started + timeout_s
         gc_stall = gc_stall_s if gc_stall_s is not None else (6 * stall_s if stall_s is not None else None)
         at_limit = False
+        # The last progress: when, with how many output lines, anonymous memory and limit hits.
+        mark_time, mark_lines, mark_rss, mark_hits = started, 0, 0, hits_before
         while proc.poll() is None:
-            usage = self._usage()
-            peak_rss = max(peak_rss, self.rss_bytes())
-            sampled_peak = max(sampled_peak, usage)
+            usage = limiting._usage()
+            rss = self.rss_bytes()
+            hits = limiting._limit_hits()
+            peak_rss = max(peak_rss, rss)
+            sampled_peak = max(sampled_peak, self._usage())
             now = time.monotonic()
-            quiet = now - last_output[0]
-            at_limit = self._near_limit(usage)
-            stalled = (stall_s is not None and at_limit and quiet > stall_s) or (
+            if len(out_lines) > mark_lines or rss >= mark_rss + MIB:
+                mark_time, mark_lines, mark_rss, mark_hits = now, len(out_lines), max(rss, mark_rss), hits
+            quiet = now - mark_time
+            at_limit = limiting._near_limit(usage)
+            kernel_busy = hits is None or mark_hits is None or hits - mark_hits >= stall_hits
+            stalled = (stall_s is not None and at_limit and quiet > stall_s and kernel_busy) or (
                 gc_stall is not None and quiet > gc_stall
             )
             if now > deadline or stalled:
                 hung = True
                 self._kill_all()  # the whole cgroup: cluster workers too
                 break
-            time.sleep(0.05)
+            time.sleep(sample_s)
         proc.wait()
         for pump in pumps:
             pump.join()
+        hits_after = limiting._limit_hits()
         return RunResult(
             returncode=None if hung else proc.returncode,
             stdout="".join(out_lines),
@@ -242,7 +320,51 @@ class MemoryCgroup:
             peak_rss_bytes=peak_rss,
             elapsed_s=time.monotonic() - started,
             stalled_at_limit=hung and at_limit,
+            events={str(c.path): _delta(events_before[c.path], c.events()) for c in lineage} if self.v2 else {},
+            limit_hits=None if hits_after is None or hits_before is None else hits_after - hits_before,
         )
+
+    def _popen(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None, cwd: str | None, stderr: int
+    ) -> subprocess.Popen[str]:
+        """Start `argv` inside this cgroup, its stdout piped."""
+        # The child joins the cgroup itself, then execs: no preexec_fn, which is unsafe with threads.
+        enter = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
+        return subprocess.Popen(
+            [*enter, *argv],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            text=True,
+        )
+
+    @contextlib.contextmanager
+    def spawn(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, ready_s: float = 30.0
+    ) -> Iterator[subprocess.Popen[str]]:
+        """Run `argv` in this cgroup in the background while the block runs, from its first stdout line on.
+
+        For a process that must hold memory beside the one under test (a sidecar's footprint); it is
+        killed by PID and reaped when the block ends.
+        """
+        proc = self._popen(argv, env=env, cwd=None, stderr=subprocess.DEVNULL)
+        ready = threading.Event()
+
+        def first_line() -> None:
+            assert proc.stdout is not None
+            proc.stdout.readline()
+            ready.set()
+
+        try:
+            threading.Thread(target=first_line, daemon=True).start()
+            if not ready.wait(ready_s) or proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} did not get ready in {ready_s} s (exit code {proc.poll()})")
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
     def _kill_all(self) -> None:
         for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):
@@ -263,6 +385,10 @@ class MemoryCgroup:
             except OSError:
                 time.sleep(0.05)
         self.path.rmdir()
+
+
+def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    return {key: value - before.get(key, 0) for key, value in after.items()}
 
 
 def drop_page_cache() -> None:

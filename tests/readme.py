@@ -1,5 +1,6 @@
-"""The README's generated blocks: the configuration table (from settings.py), the OOM benchmark's
-tables (from bench/results/full.json), the fault suite's (bench/results/faults.json) and the
+"""The README's generated blocks: the configuration table (from settings.py), the footprint table
+(from sizing/siblings.py), the benchmark's tables (from bench/results/full.json, cgroup v1, and
+bench/results/leak-cgroup-v2.json, cgroup v2), the fault suite's (bench/results/faults.json) and the
 service benchmark's (bench/results/service-full.json, else service-short.json; then every
 service-sweep*.json and service-cpu*.json).
 `python -m tests.readme` rewrites them; tests/test_readme.py fails when they are stale."""
@@ -15,12 +16,14 @@ from bench import report_service
 from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from sidecar.job.settings import render_settings_table
+from sidecar.sizing.siblings import render_catalogue_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results"
 BENCH_RESULTS = RESULTS / "full.json"
 FAULT_RESULTS = RESULTS / "faults.json"
+BENCH_RESULTS_V2 = RESULTS / "leak-cgroup-v2.json"
 SERVICE_COMMANDS = {
     "full": "make bench-service-full",
     "short": "make bench",
@@ -74,6 +77,30 @@ def results_block() -> str:
     )
 
 
+def results_v2_block() -> str:
+    """The cgroup v2 rows, labelled with the guest they ran in (recorded by bench/run.py)."""
+    data = json.loads(BENCH_RESULTS_V2.read_text())
+    versions = ", ".join(sorted({r["node"] for r in data["runs"]}, key=lambda v: int(v.lstrip("v").split(".")[0])))
+    machine, guest = data["machine"], data.get("guest") or {}
+    minutes = (data["elapsed_s"] + data.get("reused_elapsed_s", 0)) // 60
+    where = f"{machine['kernel']}, cgroup v2"
+    if machine.get("uml"):
+        where += (
+            f", in a User-Mode Linux guest ({machine['cpus']} CPU, {guest.get('memory_mib')} MiB of RAM: "
+            f"MemTotal {machine['mem_total_mib']} MiB)\non the cgroup v1 host above"
+        )
+    return (
+        f"Node {versions} on {where}; `make bench-cgroup-v2` ({minutes} minutes; raw figures in\n"
+        "`bench/results/leak-cgroup-v2.json`, with each run's `memory.events` changes). The limit is ECS's\n"
+        "task-level one: `memory.max` on the task's slice, Node in its container's scope without a limit\n"
+        "of its own, in a private cgroup namespace (Docker's default on v2), so Node sees the machine's\n"
+        "RAM and not the limit. Cells as above; the peak without page cache is the scope's `memory.stat`\n"
+        "`anon`. Wall times in the guest are not comparable with the host's (system calls and page faults\n"
+        "are several times slower under UML); outcomes and memory figures are the kernel's own.\n\n"
+        "![Heap leak on cgroup v2](bench/results/leak-cgroup-v2.png)\n\n" + render_tables(data)
+    )
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -92,7 +119,9 @@ def faults_block() -> str:
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
     text = replace_block(text, "faults", faults_block())
+    text = replace_block(text, "footprint-table", render_catalogue_table())
     text = replace_block(text, "results", results_block())
+    text = replace_block(text, "results-cgroup-v2", results_v2_block())
     return replace_block(text, "service-results", service_block())
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sidecar.sizing.budget import choose_budget, collect_candidates, explicit_budget
 from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.sizing.siblings import Rule, SiblingEstimate
 from sidecar.sizing.task import ContainerFacts
 from sidecar.sources.cgroup import CgroupMemory
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition
@@ -70,7 +71,7 @@ class TestChooseBudget:
         ]
 
     def test_sidecar_without_memory_settings_is_reported(self) -> None:
-        """A sidecar with neither limit nor reservation cannot be subtracted: the user is told."""
+        """A sidecar with neither limit nor reservation, and no figure from siblings.py: the user is told."""
         xray = container(Kind.SIDECAR_LIMIT, None, Origin.DESCRIBE_TASK_DEFINITION, "xray")
         budget = choose_budget([xray, task_limit(1024)])
         assert budget.memory_bytes == 1024 * MIB
@@ -175,6 +176,100 @@ class TestChooseBudget:
         assert [n.code for n in budget.warnings] == ["sidecars_take_everything"]
 
 
+def guess(mib: int, name: str, origin: Origin = Origin.CATALOGUE) -> Candidate:
+    return Candidate(Kind.SIDECAR_FOOTPRINT, origin, mib * MIB, f"catalogue {name}", name)
+
+
+def override(mib: int, name: str) -> Candidate:
+    return Candidate(Kind.SIDECAR_OVERRIDE, Origin.SETTING, mib * MIB, f"NODE_HEAP_SIBLING_MIB {name}={mib}", name)
+
+
+SUBTRACTED_BECAUSE = "runs beside Node, so its share of the task is not Node's; counted: "
+
+
+class TestSidecarFigures:
+    def test_a_guess_is_subtracted_and_marked(self) -> None:
+        """A log router without memory settings is counted for its catalogue footprint, marked as a guess."""
+        unset = container(Kind.SIDECAR_LIMIT, None, Origin.TMDS, "log_router")
+        footprint = guess(100, "log_router")
+        budget = choose_budget([unset, footprint, task_limit(1024)])
+        assert budget.memory_bytes == 924 * MIB
+        assert budget.arithmetic == "task 1024 MiB - log_router 100 MiB (guess) = 924 MiB"
+        counted = Verdict(footprint, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "a guess (no hard limit or reservation)")
+        assert budget.verdicts[:2] == (Verdict(unset, Outcome.UNLIMITED, "no hard limit"), counted)
+        assert budget.sidecars == (counted,)
+        assert budget.warnings == ()  # siblings.guess_notices words the warning, with the setting to give
+
+    def test_a_reservation_wins_over_a_guess(self) -> None:
+        """The FireLens docs' `memoryReservation: 50` is counted; the 100 MiB footprint is not needed."""
+        soft = container(Kind.SIDECAR_RESERVATION, 50, Origin.DESCRIBE_TASK_DEFINITION, "log_router")
+        footprint = guess(100, "log_router")
+        budget = choose_budget([soft, footprint, task_limit(1024)])
+        assert budget.arithmetic == "task 1024 MiB - log_router 50 MiB = 974 MiB"
+        assert budget.verdicts[:2] == (
+            Verdict(soft, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "its reservation (no hard limit)"),
+            Verdict(
+                footprint,
+                Outcome.NOT_NEEDED,
+                "a guess; log_router is counted for its reservation (no hard limit) instead",
+            ),
+        )
+
+    def test_an_override_wins_over_the_hard_limit(self) -> None:
+        """NODE_HEAP_SIBLING_MIB=log_router=96 beats its 256 MiB hard limit, its reservation and the guess."""
+        figure = override(96, "log_router")
+        hard = container(Kind.SIDECAR_LIMIT, 256, Origin.DESCRIBE_TASK_DEFINITION, "log_router")
+        soft = container(Kind.SIDECAR_RESERVATION, 50, Origin.DESCRIBE_TASK_DEFINITION, "log_router")
+        footprint = guess(100, "log_router")
+        budget = choose_budget([figure, hard, soft, footprint, task_limit(1024)])
+        assert budget.arithmetic == "task 1024 MiB - log_router 96 MiB = 928 MiB"
+        assert budget.verdicts[:4] == (
+            Verdict(figure, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "the figure NODE_HEAP_SIBLING_MIB gives"),
+            Verdict(hard, Outcome.SUPERSEDED, "NODE_HEAP_SIBLING_MIB gives log_router 96 MiB"),
+            Verdict(
+                soft, Outcome.NOT_A_CEILING, "log_router is counted for the figure NODE_HEAP_SIBLING_MIB gives instead"
+            ),
+            Verdict(
+                footprint,
+                Outcome.NOT_NEEDED,
+                "a guess; log_router is counted for the figure NODE_HEAP_SIBLING_MIB gives instead",
+            ),
+        )
+
+    def test_the_hard_limit_wins_over_a_guess(self) -> None:
+        """An envoy with a 128 MiB hard limit is counted for it, whatever its footprint would be."""
+        hard = container(Kind.SIDECAR_LIMIT, 128, Origin.TMDS, "envoy")
+        footprint = guess(64, "envoy")
+        budget = choose_budget([hard, footprint, task_limit(512)])
+        assert budget.arithmetic == "task 512 MiB - envoy 128 MiB = 384 MiB"
+        assert budget.verdicts[1] == Verdict(
+            footprint, Outcome.NOT_NEEDED, "a guess; envoy is counted for its hard limit instead"
+        )
+
+    def test_guesses_for_every_sidecar_add_up(self) -> None:
+        """A log router, the Service Connect proxy and an unknown sidecar on the default all come off."""
+        candidates = [guess(100, "log_router"), guess(64, "ecs-service-connect-a1"), guess(64, "redis", Origin.SETTING)]
+        budget = choose_budget([*candidates, task_limit(1024)])
+        assert budget.memory_bytes == 796 * MIB
+        assert budget.arithmetic == (
+            "task 1024 MiB - log_router 100 MiB (guess) - ecs-service-connect-a1 64 MiB (guess) "
+            "- redis 64 MiB (guess) = 796 MiB"
+        )
+        assert [v.candidate.container for v in budget.sidecars] == ["log_router", "ecs-service-connect-a1", "redis"]
+
+    def test_without_a_shared_task_limit_a_guess_is_not_a_ceiling(self) -> None:
+        """EC2 without a task size: the Node container's own limit binds and the guess is only recorded."""
+        app = container(Kind.CONTAINER_LIMIT, 768, Origin.DESCRIBE_TASK_DEFINITION)
+        footprint = guess(100, "log_router")
+        budget = choose_budget([app, footprint])
+        assert budget.memory_bytes == 768 * MIB
+        assert budget.verdicts[1] == Verdict(
+            footprint,
+            Outcome.NOT_A_CEILING,
+            "runs beside Node; no task limit is shared with it; counted: a guess (no hard limit or reservation)",
+        )
+
+
 class TestExplicitBudget:
     def test_explicit(self) -> None:
         """NODE_HEAP_MEMORY_MIB is taken as is."""
@@ -243,3 +338,27 @@ class TestCollectCandidates:
             "min(container limit 768 MiB, task 1024 MiB - envoy 128 MiB = 896 MiB, "
             "task cgroup ceiling 1024 MiB) = 768 MiB"
         )
+
+    def test_estimates_become_candidates_of_their_container(self) -> None:
+        """siblings.py's override and guess for a container come after its own settings, with their `where`."""
+        router_tmds = ContainerMetadata("log_router", "NORMAL", None, "amazon/aws-for-fluent-bit:stable", "RUNNING")
+        estimates = [
+            SiblingEstimate("log_router", 96, Rule.OVERRIDE, "NODE_HEAP_SIBLING_MIB log_router=96", "given", "p"),
+            SiblingEstimate("log_router", 100, Rule.CATALOGUE, "footprint catalogue 'fluent-bit'", "fp", "p"),
+            SiblingEstimate("redis", 64, Rule.DEFAULT, "NODE_HEAP_SIBLING_DEFAULT_MIB=64", "default", "p"),
+        ]
+        found = collect_candidates(
+            target="app",
+            others=[ContainerFacts("log_router", tmds=router_tmds)],
+            target_facts=None,
+            metadata=None,
+            api=None,
+            cgroup=None,
+            mem_total_bytes=None,
+            estimates=estimates,
+        )
+        assert [(c.kind.value, c.origin.value, c.value_bytes, c.where, c.container) for c in found] == [
+            ("sidecar_limit", "task_metadata_v4", None, "TMDS Containers[Name=log_router].Limits.Memory", "log_router"),
+            ("sidecar_override", "setting", 96 * MIB, "NODE_HEAP_SIBLING_MIB log_router=96", "log_router"),
+            ("sidecar_footprint", "footprint_catalogue", 100 * MIB, "footprint catalogue 'fluent-bit'", "log_router"),
+        ]  # redis is not beside Node here, so its estimate is not used

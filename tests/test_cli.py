@@ -308,6 +308,155 @@ class TestEc2WithTheEcsApi:
         assert not (tmp_path / "node-heap.env").exists()
 
 
+# The Service Connect proxy as the ECS agent lists it (aws/amazon-ecs-agent @ 8dfceca): ECS names it
+# `ecs-service-connect-<id>` (the ServiceConnectConfig attachment's ContainerName), the agent sets its
+# image to `ecs-service-connect-agent:interface-<v>` (serviceconnect/manager_linux.go), and as an
+# ordinary container of the task its TMDS Type is NORMAL. No memory setting of the author's.
+SC_PROXY = "ecs-service-connect-Xg7Ld2"
+SC_IMAGE = "ecs-service-connect-agent:interface-v1"
+
+
+def with_sidecars(task: dict[str, Any], *entries: tuple[str, str]) -> None:
+    """Append (name, image) containers shaped like the docs' Fargate app container, without Memory."""
+    for index, (name, image) in enumerate(entries):
+        entry = json.loads(json.dumps(task["Containers"][1]))  # added: a copy of the docs' container entry
+        entry.update(Name=name, DockerName=name, Image=image, DockerId=f"bfa2636268144d039771334145e490c5-{index}")
+        entry["Labels"]["com.amazonaws.ecs.container-name"] = name
+        task["Containers"].append(entry)
+
+
+FLUENT_BIT = ecs_payload("firelens-task-definition.json")["containerDefinitions"][0]["image"]
+
+
+def run_beside_log_router_and_proxy(tmp_path: Path, **env: str) -> Result:
+    """The CLI over TMDS alone: a 1024 MiB Fargate task, Node named, a log router and the proxy beside it."""
+    container, task = fargate(1024)
+    with_sidecars(task, ("log_router", FLUENT_BIT), (SC_PROXY, SC_IMAGE))
+    with TmdsStub(container=container, task=task) as stub:
+        return run_cli(
+            tmp_path,
+            ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+            NODE_HEAP_ECS_API="off",
+            NODE_HEAP_TARGET="fargate-app",
+            **env,
+        )
+
+
+class TestSidecarsWithoutMemorySettings:
+    def test_firelens_and_service_connect_from_task_metadata(self, tmp_path: Path) -> None:
+        """TMDS alone: the log router and the proxy ECS added are counted for their footprints, with warnings."""
+        result = run_beside_log_router_and_proxy(tmp_path)
+        assert result.code == 0, result.stderr
+        decision = result.event("decision")
+        # 1024 - 100 (Fluent Bit's footprint) - 64 (Service Connect's) = 860
+        assert decision["memory_arithmetic"] == (
+            f"task 1024 MiB - log_router 100 MiB (guess) - {SC_PROXY} 64 MiB (guess) = 860 MiB"
+        )
+        assert [
+            (s["container"], s["counted_mib"], s["counted_as"], s["origin"], s["guess"]) for s in decision["sidecars"]
+        ] == [
+            ("log_router", 100, "sidecar_footprint", "footprint_catalogue", True),
+            (SC_PROXY, 64, "sidecar_footprint", "footprint_catalogue", True),
+        ]
+        assert decision["sidecars"][1]["where"].startswith(
+            f"footprint catalogue 'service-connect' (image {SC_IMAGE}), added by ECS (not in the task definition): "
+        )
+        assert decision["sidecars_not_counted"] == [
+            {"container": "curl-image", "reason": "this init container; it exits before Node starts"}
+        ]
+        warnings = [e for e in result.events if e["event"] == "sidecar_unbounded"]
+        assert [w["text"] for w in warnings] == [
+            "container 'log_router' has neither a hard limit nor a reservation: counted 100 MiB, the known "
+            "footprint of AWS for Fluent Bit / Fluent Bit (FireLens); give it a memory limit, or set "
+            "NODE_HEAP_SIBLING_MIB=log_router=<MiB> to what it holds",
+            f"container '{SC_PROXY}' has neither a hard limit nor a reservation: counted 64 MiB, the known "
+            "footprint of ECS Service Connect proxy (added by ECS); give it a memory limit, or set "
+            "NODE_HEAP_SIBLING_MIB=service-connect=<MiB> to what it holds",
+        ]
+
+    def test_service_connect_task_needs_no_target(self, tmp_path: Path) -> None:
+        """The proxy ECS added is not a candidate for Node: the one app container is still found alone."""
+        container, task = fargate(1024)
+        with_sidecars(task, (SC_PROXY, SC_IMAGE))
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        assert result.code == 0, result.stderr
+        decision = result.event("decision")
+        assert (decision["container"], decision["container_reason"]) == (
+            "fargate-app",
+            "the only other container of the task",
+        )
+        assert decision["memory_arithmetic"] == f"task 1024 MiB - {SC_PROXY} 64 MiB (guess) = 960 MiB"
+
+    def test_the_setting_replaces_the_guesses(self, tmp_path: Path) -> None:
+        """NODE_HEAP_SIBLING_MIB by name and by catalogue key: counted as given, no guess warning."""
+        result = run_beside_log_router_and_proxy(tmp_path, NODE_HEAP_SIBLING_MIB="log_router=48,service-connect=128")
+        decision = result.event("decision")
+        assert decision["memory_arithmetic"] == f"task 1024 MiB - log_router 48 MiB - {SC_PROXY} 128 MiB = 848 MiB"
+        assert [s["where"] for s in decision["sidecars"]] == [
+            "NODE_HEAP_SIBLING_MIB log_router=48",
+            "NODE_HEAP_SIBLING_MIB service-connect=128",
+        ]
+        assert "sidecar_unbounded" not in result.names()
+
+    def test_service_connect_proxy_from_describe_tasks_beside_the_firelens_definition(self, tmp_path: Path) -> None:
+        """The FireLens docs' task definition through the ECS API: the log router's reservation counts, and
+        the proxy only DescribeTasks and TMDS list is recognised as added by ECS, not taken for Node."""
+        container, task = fargate(1024)
+        task["Containers"][1]["Name"] = task["Containers"][1]["DockerName"] = "app"  # changed: the docs' app
+        with_sidecars(task, ("log_router", FLUENT_BIT), (SC_PROXY, SC_IMAGE))
+        definition = {"taskDefinition": ecs_payload("firelens-task-definition.json")}
+        definition["taskDefinition"]["containerDefinitions"][1]["image"] = "node:22-slim"  # changed: a Node app
+        definition["taskDefinition"]["containerDefinitions"].append(  # added: this init container
+            {"name": "curl-image", "image": "node-heap-sidecar:0.1.0", "essential": False}
+        )
+        described = ecs_payload("botocore-describe-tasks-example.json")["output"]
+        entry = described["tasks"][0]
+        entry["taskArn"] = task["TaskARN"]  # changed: this task
+        entry["containers"] = [  # changed: this task's containers, as DescribeTasks lists them
+            {"name": name, "image": image}
+            for name, image in [
+                ("curl-image", "node-heap-sidecar:0.1.0"),
+                ("app", "node:22-slim"),
+                ("log_router", FLUENT_BIT),
+                (SC_PROXY, SC_IMAGE),
+            ]
+        ]
+        entry["overrides"]["containerOverrides"] = []  # changed: none
+        with (
+            TmdsStub(container=container, task=task) as stub,
+            EcsJsonStub({"DescribeTasks": described, "DescribeTaskDefinition": definition}) as api,
+        ):
+            env = {
+                "ECS_CONTAINER_METADATA_URI_V4": stub.uri,
+                "AWS_ENDPOINT_URL_ECS": api.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            }
+            unnamed = run_cli(tmp_path, "explain", **env)
+            result = run_cli(tmp_path, "explain", NODE_HEAP_TARGET="app", **env)
+        # The proxy is never a candidate for the Node container; the log router is one, so Node must be named.
+        assert unnamed.stderr == (
+            "node-heap-sidecar: NODE_HEAP_TARGET is unset and the task has 2 other containers "
+            "(app, log_router): set it to the Node container's name\n"
+        )
+        assert result.code == 0, result.stderr
+        assert f"           task 1024 MiB - log_router 50 MiB - {SC_PROXY} 64 MiB (guess) = 910 MiB" in result.stdout
+        beside = result.stdout.split("Beside Node (what each container is counted for, and why)\n")[1].split("\n\n")[0]
+        lines = beside.splitlines()
+        assert lines[0] == f"  {'log_router':<24} {'50 MiB':>12}  its reservation (no hard limit)"
+        assert lines[1].strip() == "DescribeTaskDefinition containerDefinitions[name=log_router].memoryReservation"
+        assert lines[2] == f"  {SC_PROXY:<24} {'64 MiB':>12}  a guess (no hard limit or reservation)"
+        assert (
+            lines[3]
+            .strip()
+            .startswith(
+                f"footprint catalogue 'service-connect' (image {SC_IMAGE}), added by ECS (not in the task definition): "
+            )
+        )
+        assert lines[4] == f"  {'curl-image':<24} {'not counted':>12}  this init container; it exits before Node starts"
+
+
 class TestRunTimeOverrides:
     def test_describe_tasks_override_wins(self, tmp_path: Path) -> None:
         """A RunTask override (DescribeTasks: 1024 MiB) wins over the task definition's 512 MiB."""

@@ -302,6 +302,18 @@ class TestParseTaskDefinition:
             ),
         )
 
+    def test_firelens_log_router(self) -> None:
+        """The FireLens docs' task definition: `log_router` is a `fluentbit` router with only a reservation."""
+        doc = {"taskDefinition": ecs_payload("firelens-task-definition.json")}  # the docs' JSON, as the API answers
+        log_router, app = ecs_api.parse_task_definition(doc).containers
+        assert (log_router.name, log_router.memory_mib, log_router.reservation_mib, log_router.firelens_type) == (
+            "log_router",
+            None,
+            50,
+            "fluentbit",
+        )
+        assert (app.name, app.firelens_type) == ("app", None)
+
     def test_only_names(self) -> None:
         """A container with only a name and a definition with only containers leave the rest unset."""
         doc = {"taskDefinition": {"containerDefinitions": [{"name": "app"}]}}

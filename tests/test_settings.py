@@ -31,6 +31,8 @@ DEFAULTS = Settings(
     memory_mib=None,
     processes=1,
     reserve_mib=0,
+    sibling_mib=(),
+    sibling_default_mib=64,
     headroom_ratio=0.1,
     ratio=None,
     min_mib=32,
@@ -54,6 +56,8 @@ ALL_VARIABLES = [
     "NODE_HEAP_MEMORY_MIB",
     "NODE_HEAP_PROCESSES",
     "NODE_HEAP_RESERVE_MIB",
+    "NODE_HEAP_SIBLING_MIB",
+    "NODE_HEAP_SIBLING_DEFAULT_MIB",
     "NODE_HEAP_HEADROOM_RATIO",
     "NODE_HEAP_RATIO",
     "NODE_HEAP_MIN_MIB",
@@ -91,6 +95,8 @@ class TestLoadSettings:
             "NODE_HEAP_MEMORY_MIB": "2048",
             "NODE_HEAP_PROCESSES": "4",
             "NODE_HEAP_RESERVE_MIB": "64",
+            "NODE_HEAP_SIBLING_MIB": "log_router=96,service-connect=128",
+            "NODE_HEAP_SIBLING_DEFAULT_MIB": "32",
             "NODE_HEAP_HEADROOM_RATIO": "0.25",
             "NODE_HEAP_RATIO": "0.75",
             "NODE_HEAP_MIN_MIB": "64",
@@ -112,6 +118,8 @@ class TestLoadSettings:
             memory_mib=2048,
             processes=4,
             reserve_mib=64,
+            sibling_mib=(("log_router", 96), ("service-connect", 128)),
+            sibling_default_mib=32,
             headroom_ratio=0.25,
             ratio=0.75,
             min_mib=64,
@@ -160,6 +168,14 @@ class TestLoadSettings:
             ),
             pytest.param("NODE_HEAP_MEMORY_MIB", "67108864", "memory_mib", 67108864, id="memory-64-tib"),
             pytest.param("NODE_HEAP_PROC_ROOT", " /fixtures/proc ", "proc_root", Path("/fixtures/proc"), id="path"),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                " log_router = 96 ,xray-daemon=0, ",
+                "sibling_mib",
+                (("log_router", 96), ("xray-daemon", 0)),
+                id="sibling-spaces-zero-trailing-comma",
+            ),
+            pytest.param("NODE_HEAP_SIBLING_DEFAULT_MIB", "0", "sibling_default_mib", 0, id="sibling-default-zero"),
         ],
     )
     def test_values_parsed(self, variable: str, raw: str, field: str, expected: object) -> None:
@@ -326,6 +342,54 @@ class TestLoadSettings:
                 "inf",
                 "NODE_HEAP_HEADROOM_RATIO='inf': expected a number at least 0 and below 1",
                 id="headroom-inf",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "log_router",
+                "NODE_HEAP_SIBLING_MIB='log_router': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32 ('log_router' is not one)",
+                id="sibling-no-mib",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "log_router=96;xray=32",
+                "NODE_HEAP_SIBLING_MIB='log_router=96;xray=32': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32 ('log_router=96;xray=32' is not one)",
+                id="sibling-semicolon",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "log_router=96MiB",
+                "NODE_HEAP_SIBLING_MIB='log_router=96MiB': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32 ('log_router=96MiB' is not one)",
+                id="sibling-unit",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "log router=96",
+                "NODE_HEAP_SIBLING_MIB='log router=96': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32 ('log router=96' is not one)",
+                id="sibling-name-with-space",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "a=1,b=2,a=3",
+                "NODE_HEAP_SIBLING_MIB='a=1,b=2,a=3': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32, each name once ('a' appears twice)",
+                id="sibling-duplicate",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_MIB",
+                "envoy=67108865",
+                "NODE_HEAP_SIBLING_MIB='envoy=67108865': expected name=MiB pairs separated by commas, "
+                "e.g. log_router=96,xray-daemon=32 ('envoy=67108865': at most 67108864 MiB)",
+                id="sibling-too-large",
+            ),
+            pytest.param(
+                "NODE_HEAP_SIBLING_DEFAULT_MIB",
+                "-1",
+                "NODE_HEAP_SIBLING_DEFAULT_MIB='-1': expected a whole number from 0 to 67108864",
+                id="sibling-default-negative",
             ),
             pytest.param(
                 "NODE_HEAP_ON_ERROR",
@@ -680,6 +744,8 @@ class TestVar:
             "--memory-mib",
             "--processes",
             "--reserve-mib",
+            "--sibling-mib",
+            "--sibling-default-mib",
             "--headroom-ratio",
             "--ratio",
             "--min-mib",

@@ -24,6 +24,7 @@ TMDS_PAUSE = ContainerMetadata(
 )
 TMDS_INIT = ContainerMetadata("heap-init", "NORMAL", 64, "node-heap-sidecar:0.1.0", "RUNNING")
 TMDS_LOGS = ContainerMetadata("log-router", "NORMAL", 128, "amazon/aws-for-fluent-bit:2.32.0", "RUNNING")
+SC_IMAGE = "ecs-service-connect-agent:interface-v1"  # aws/amazon-ecs-agent serviceconnect/manager_linux.go
 
 DESCRIBED_INIT = ContainerSpec("heap-init", 64, None, "node-heap-sidecar:0.1.0")
 DESCRIBED_LOGS = ContainerSpec("log-router", 128, None, "amazon/aws-for-fluent-bit:2.32.0")
@@ -138,8 +139,49 @@ class TestListContainers:
             "heap-init": ContainerFacts("heap-init", tmds=TMDS_INIT),
         }
 
+    def test_service_connect_proxy_is_marked_added_by_ecs(self) -> None:
+        """The proxy ECS adds (TMDS and DescribeTasks list it, the task definition does not) is marked."""
+        proxy_tmds = ContainerMetadata("ecs-service-connect-Xg7Ld2", "NORMAL", None, SC_IMAGE, "RUNNING")
+        proxy_described = ContainerSpec("ecs-service-connect-Xg7Ld2", None, None, SC_IMAGE)
+        containers = list_containers(
+            task_metadata(TMDS_INIT, proxy_tmds),
+            api_result((DESCRIBED_INIT, proxy_described, DESCRIBED_WEB), (DEFINED_INIT, DEFINED_WEB)),
+        )
+
+        assert containers["ecs-service-connect-Xg7Ld2"] == ContainerFacts(
+            "ecs-service-connect-Xg7Ld2", proxy_tmds, proxy_described, None, added_by_ecs=True
+        )
+        assert [name for name, item in containers.items() if item.added_by_ecs] == ["ecs-service-connect-Xg7Ld2"]
+
+    def test_service_connect_proxy_recognised_without_the_definition(self) -> None:
+        """Without DescribeTaskDefinition, the proxy is recognised by the agent's image for it."""
+        proxy = ContainerMetadata("ecs-service-connect-Xg7Ld2", "NORMAL", None, SC_IMAGE, "RUNNING")
+
+        containers = list_containers(task_metadata(TMDS_INIT, TMDS_LOGS, proxy), None)
+
+        assert [(name, item.added_by_ecs) for name, item in containers.items()] == [
+            ("heap-init", False),
+            ("log-router", False),
+            ("ecs-service-connect-Xg7Ld2", True),
+        ]
+
+    def test_any_container_missing_from_a_known_definition_was_added_by_ecs(self) -> None:
+        """A container DescribeTasks lists but the task definition does not is ECS's, whatever its image."""
+        unknown = ContainerSpec("ecs-agent-helper", None, None, "example/helper:1")
+
+        containers = list_containers(None, api_result((DESCRIBED_INIT, unknown), (DEFINED_INIT,)))
+
+        assert containers["ecs-agent-helper"].added_by_ecs
+
 
 class TestContainerFacts:
+    def test_firelens_type_from_the_definition(self) -> None:
+        """Only the task definition says a container is a FireLens log router."""
+        router = ContainerSpec("log-router", None, 50, "custom/logs:1", firelens_type="fluentbit")
+
+        assert ContainerFacts("log-router", TMDS_LOGS, DESCRIBED_LOGS, router).firelens_type == "fluentbit"
+        assert ContainerFacts("log-router", TMDS_LOGS, DESCRIBED_LOGS).firelens_type is None
+
     def test_override_beats_definition(self) -> None:
         """NODE_OPTIONS from a run-time override (DescribeTasks) wins over the task definition's."""
         assert ContainerFacts("web", None, DESCRIBED_WEB, DEFINED_WEB).node_options == "--max-old-space-size=700"
@@ -252,6 +294,16 @@ class TestChooseTarget:
             "NODE_HEAP_TARGET is unset and the task has 3 other containers (log-router, web, worker): "
             "set it to the Node container's name"
         )
+
+    def test_unset_the_service_connect_proxy_is_never_the_node_container(self) -> None:
+        """A Service Connect task lists the proxy ECS added: the one other container is still chosen."""
+        containers = {
+            **facts("heap-init", "web"),
+            "ecs-service-connect-Xg7Ld2": ContainerFacts("ecs-service-connect-Xg7Ld2", added_by_ecs=True),
+        }
+        chosen = choose_target(containers, "heap-init", None, definition_known=True)
+
+        assert chosen == ("web", "the only other container of the task")
 
     @pytest.mark.parametrize(
         "containers",

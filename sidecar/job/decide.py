@@ -21,6 +21,7 @@ from sidecar.sizing.candidates import Notice
 from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image
 from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
 from sidecar.sizing.plan import HeapPlan, Knobs, plan_heap
+from sidecar.sizing.siblings import estimate_siblings, guess_notices
 from sidecar.sizing.task import (
     ContainerFacts,
     choose_target,
@@ -57,6 +58,7 @@ class Decision:
     env_text: str
     env_file: str
     on_error: OnError = field(default=OnError.OPEN)
+    not_beside: tuple[tuple[str, str], ...] = ()  # (container, why it is not counted beside Node)
     task_cpu_vcpus: float | None = None  # task metadata Limits.CPU: the CPU the task may use
     container_cpu_units: int | None = None  # the Node container's Limits.CPU (1024 per vCPU; a share)
 
@@ -109,10 +111,13 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
             )
         )
 
+    not_beside: list[tuple[str, str]] = []
     if settings.memory_mib is not None:
         budget = explicit_budget(settings.memory_mib)
     else:
-        others, _ = long_running_others(containers, self_name, target)
+        others, not_beside = long_running_others(containers, self_name, target)
+        estimates, override_notices = estimate_siblings(others, settings.sibling_mib, settings.sibling_default_mib)
+        notices += override_notices
         budget = choose_budget(
             collect_candidates(
                 target=target,
@@ -123,8 +128,10 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
                 cgroup=gathered.cgroup,
                 mem_total_bytes=gathered.mem_total_bytes,
                 mem_total_where=gathered.mem_total_where,
+                estimates=estimates,
             )
         )
+        notices += guess_notices(budget.sidecars, estimates)
     notices += budget.warnings
 
     version, version_origin = _node_version(settings, target_facts)
@@ -188,6 +195,7 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         env_text="",
         env_file=str(settings.env_file),
         on_error=settings.on_error,
+        not_beside=tuple(not_beside),
         task_cpu_vcpus=metadata.cpu_vcpus if metadata else None,
         container_cpu_units=target_facts.tmds.cpu_units if target_facts and target_facts.tmds else None,
     )

@@ -7,6 +7,8 @@ from typing import Any
 from sidecar import __version__
 from sidecar.job.decide import Decision
 from sidecar.outputs.emf import render_emf
+from sidecar.sizing.budget import COUNTED_AS
+from sidecar.sizing.candidates import Kind
 from sidecar.units import MIB, floor_mib
 
 
@@ -24,6 +26,19 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "memory_where": chosen.candidate.where if chosen else None,
         "memory_rule": chosen.reason if chosen else None,
         "memory_arithmetic": budget.arithmetic,
+        "sidecars": [
+            {
+                "container": v.candidate.container,
+                "counted_mib": floor_mib(v.candidate.value_bytes or 0),
+                "counted_as": v.candidate.kind.value,
+                "guess": v.candidate.kind is Kind.SIDECAR_FOOTPRINT,
+                "origin": v.candidate.origin.value,
+                "where": v.candidate.where,
+                "reason": v.reason,
+            }
+            for v in budget.sidecars
+        ],
+        "sidecars_not_counted": [{"container": name, "reason": why} for name, why in decision.not_beside],
         "heap_mib": plan.heap_mib if plan else None,
         "heap_rule": plan.binding if plan else None,
         "fit_mib": plan.fit_mib if plan else None,
@@ -106,6 +121,14 @@ def render_explain(decision: Decision) -> str:
         who = f" [{c.container}]" if c.container else ""
         out.append(f"  {v.outcome.value:<13} {value:>12}  {c.kind.value}{who} from {c.origin.value}")
         out.append(f"  {'':<13} {'':>12}  {c.where}: {v.reason}")
+    if decision.budget.sidecars or decision.not_beside:
+        out += ["", "Beside Node (what each container is counted for, and why)"]
+        for v in decision.budget.sidecars:
+            c = v.candidate
+            out.append(f"  {c.container or '':<24} {_mib(c.value_bytes or 0):>12}  {COUNTED_AS[c.kind]}")
+            out.append(f"  {'':<24} {'':>12}  {c.where}")
+        for name, why in decision.not_beside:
+            out.append(f"  {name:<24} {'not counted':>12}  {why}")
     out += [
         "",
         f"Memory     {_mib(decision.budget.memory_bytes) if decision.budget.memory_bytes else 'none'}",

@@ -39,6 +39,8 @@ class Settings:
     memory_mib: int | None
     processes: int
     reserve_mib: int
+    sibling_mib: tuple[tuple[str, int], ...]
+    sibling_default_mib: int
     headroom_ratio: float
     ratio: float | None
     min_mib: int
@@ -148,6 +150,25 @@ def _container_name(raw: str) -> str:
     return raw.strip()
 
 
+def _sibling_mib(raw: str) -> tuple[tuple[str, int], ...]:
+    # `log_router=96,xray-daemon=32`: container names (or footprint-catalogue keys) and MiB.
+    expected = "name=MiB pairs separated by commas, e.g. log_router=96,xray-daemon=32"
+    pairs: dict[str, int] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_-]{1,255})\s*=\s*([0-9]{1,12})", item)
+        if match is None:
+            raise _Invalid(f"{expected} ({item!r} is not one)")
+        name, value = match.group(1), int(match.group(2))
+        if value > MAX_MIB:
+            raise _Invalid(f"{expected} ({item!r}: at most {MAX_MIB} MiB)")
+        if name in pairs:
+            raise _Invalid(f"{expected}, each name once ({name!r} appears twice)")
+        pairs[name] = value
+    return tuple(pairs.items())
+
+
 def _node_version(raw: str) -> str:
     text = raw.strip().lstrip("v")
     if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,4}){0,2}", text):
@@ -228,6 +249,23 @@ VARS: tuple[Var, ...] = (
         "0",
         _int(0),
         "Off-heap memory the app needs beyond Node's own overhead (Buffers, native addons), in MiB.",
+    ),
+    Var(
+        "sibling_mib",
+        "NODE_HEAP_SIBLING_MIB",
+        "",
+        _sibling_mib,
+        "What containers beside Node hold, in MiB, as `name=MiB` pairs separated by commas (e.g. "
+        "`log_router=96,xray-daemon=32`); wins over their memory settings and the footprint catalogue. A name "
+        "is a container's, or a catalogue key such as `service-connect` (ECS names that container itself).",
+    ),
+    Var(
+        "sibling_default_mib",
+        "NODE_HEAP_SIBLING_DEFAULT_MIB",
+        "64",
+        _int(0),
+        "MiB counted for a container beside Node that has no memory setting and whose image is not in the "
+        "footprint catalogue (64: the least AWS recommends for a sidecar it documents, Envoy and Service Connect).",
     ),
     Var(
         "headroom_ratio",

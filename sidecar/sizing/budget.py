@@ -3,7 +3,9 @@
 Rules (AWS: task_definition_parameters `memory`/`memoryReservation`; research in docs/how-it-decides):
 - the Node container's own hard limit, if it has one;
 - else (and also as a second bound) the task limit minus what the other long-running containers
-  may hold: their hard limit, else their reservation; the init container exits before Node starts;
+  may hold: NODE_HEAP_SIBLING_MIB if given, else their hard limit, else their reservation, else a
+  guess (sizing/siblings.py: a known image's footprint, else NODE_HEAP_SIBLING_DEFAULT_MIB); the
+  init container exits before Node starts;
 - a limit above the init container's own cgroup (the task cgroup) is a ceiling too;
 - a reservation (soft limit) is never a ceiling: Docker lets a container grow past it;
 - MemTotal bounds everything (a machine cannot give more than it has), but is never a limit by
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.sizing.siblings import Rule, SiblingEstimate
 from sidecar.sizing.task import ContainerFacts
 from sidecar.sources.cgroup import CgroupMemory
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec
@@ -32,6 +35,18 @@ _WHY_LATER_LOSES = {
 }
 
 Judge = Callable[[Candidate, Outcome, str], None]
+_ESTIMATE_KINDS = {
+    Rule.OVERRIDE: (Kind.SIDECAR_OVERRIDE, Origin.SETTING),
+    Rule.CATALOGUE: (Kind.SIDECAR_FOOTPRINT, Origin.CATALOGUE),
+    Rule.DEFAULT: (Kind.SIDECAR_FOOTPRINT, Origin.SETTING),
+}
+_SIDECAR_KINDS = (Kind.SIDECAR_OVERRIDE, Kind.SIDECAR_LIMIT, Kind.SIDECAR_RESERVATION, Kind.SIDECAR_FOOTPRINT)
+COUNTED_AS = {
+    Kind.SIDECAR_OVERRIDE: "the figure NODE_HEAP_SIBLING_MIB gives",
+    Kind.SIDECAR_LIMIT: "its hard limit",
+    Kind.SIDECAR_RESERVATION: "its reservation (no hard limit)",
+    Kind.SIDECAR_FOOTPRINT: "a guess (no hard limit or reservation)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,7 @@ class Budget:
     verdicts: tuple[Verdict, ...]  # every candidate, with what happened to it and why
     warnings: tuple[Notice, ...]
     container_limit_bytes: int | None  # the Node container's own hard limit (what Node sees itself)
+    sidecars: tuple[Verdict, ...] = ()  # per container beside Node, the candidate it is counted for
 
 
 def collect_candidates(
@@ -54,13 +70,21 @@ def collect_candidates(
     cgroup: CgroupMemory | None,
     mem_total_bytes: int | None,
     mem_total_where: str = "/proc/meminfo MemTotal",
+    estimates: Sequence[SiblingEstimate] = (),
 ) -> list[Candidate]:
-    """Turn what the sources read into candidates, each with the exact field it came from."""
+    """Turn what the sources read into candidates, each with the exact field it came from.
+
+    `estimates` (sizing/siblings.py) are the figures for the containers beside Node that are not
+    their own memory settings: the user's override, and the guess used when they set none.
+    """
     found: list[Candidate] = []
     if target_facts is not None:
         found += _container_candidates(target_facts, Kind.CONTAINER_LIMIT, Kind.CONTAINER_RESERVATION)
     for facts in others:
         found += _container_candidates(facts, Kind.SIDECAR_LIMIT, Kind.SIDECAR_RESERVATION)
+        for estimate in (e for e in estimates if e.container == facts.name):
+            kind, origin = _ESTIMATE_KINDS[estimate.rule]
+            found.append(Candidate(kind, origin, mib(estimate.mib), estimate.where, facts.name))
     if metadata is not None:
         found.append(
             Candidate(Kind.TASK_LIMIT, Origin.TMDS, _mib(metadata.memory_mib), f"{metadata.url} Limits.Memory")
@@ -142,14 +166,17 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
     container = _first_set(candidates, Kind.CONTAINER_LIMIT, judge, "no hard limit on the Node container")
     task = _first_set(candidates, Kind.TASK_LIMIT, judge, "no task-level memory")
 
-    # What the other long-running containers may hold: hard limit, else reservation.
+    # What the other long-running containers may hold: the user's figure, else hard limit, else
+    # reservation, else a guess.
     sidecar_terms: list[tuple[str, int, Candidate]] = []
-    names = list(dict.fromkeys(c.container for c in candidates if c.kind is Kind.SIDECAR_LIMIT and c.container))
+    names = list(dict.fromkeys(c.container for c in candidates if c.kind in _SIDECAR_KINDS and c.container))
     for name in names:
         own = [c for c in candidates if c.container == name]
+        override = _first_set(own, Kind.SIDECAR_OVERRIDE, judge, "no figure given")
         hard = _first_set(own, Kind.SIDECAR_LIMIT, judge, "no hard limit")
         soft = _first_set(own, Kind.SIDECAR_RESERVATION, judge, "no reservation")
-        share = hard or soft
+        guess = _first_set(own, Kind.SIDECAR_FOOTPRINT, judge, "no guess")
+        share = override or hard or soft or guess
         if share is None:
             warnings.append(
                 Notice(
@@ -161,8 +188,12 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
             continue
         assert share.value_bytes is not None
         sidecar_terms.append((name, share.value_bytes, share))
-        if hard is not None and soft is not None:
-            judge(soft, Outcome.NOT_A_CEILING, f"{name}'s hard limit is subtracted instead")
+        if override is not None and hard is not None:
+            judge(hard, Outcome.SUPERSEDED, f"NODE_HEAP_SIBLING_MIB gives {name} {_m(override.value_bytes)}")
+        if soft is not None and share is not soft:
+            judge(soft, Outcome.NOT_A_CEILING, f"{name} is counted for {COUNTED_AS[share.kind]} instead")
+        if guess is not None and share is not guess:
+            judge(guess, Outcome.NOT_NEEDED, f"a guess; {name} is counted for {COUNTED_AS[share.kind]} instead")
 
     options: list[tuple[int, Candidate, str]] = []
     if container is not None:
@@ -171,7 +202,7 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
     if task is not None:
         assert task.value_bytes is not None
         available = task.value_bytes - sum(term for _, term, _ in sidecar_terms)
-        text = f"task {_m(task.value_bytes)}" + "".join(f" - {name} {_m(term)}" for name, term, _ in sidecar_terms)
+        text = f"task {_m(task.value_bytes)}" + _minus(sidecar_terms)
         if sidecar_terms:
             text += f" = {_m(available)}"
         options.append((available, task, text))
@@ -188,7 +219,11 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
         # MemTotal is the machine's memory (on Fargate the microVM's: a 4096 MiB task was seen with
         # 7806 MiB), not a limit of this task: a heap sized from it is the OOM kill this tool prevents.
         for _, _, share in sidecar_terms:
-            judge(share, Outcome.NOT_A_CEILING, "runs beside Node; no task limit is shared with it")
+            judge(
+                share,
+                Outcome.NOT_A_CEILING,
+                f"runs beside Node; no task limit is shared with it; counted: {COUNTED_AS[share.kind]}",
+            )
         arithmetic = "no limit found"
         if host is not None:
             assert host.value_bytes is not None
@@ -220,10 +255,17 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
             judge(host, Outcome.NOT_NEEDED, f"the machine's memory; {_m(lowest)} from ECS/cgroups is lower")
 
     for _, _, share in sidecar_terms:
+        counted = COUNTED_AS[share.kind]
         if task is not None:
-            judge(share, Outcome.SUBTRACTED, "runs beside Node, so its share of the task is not Node's")
+            judge(
+                share,
+                Outcome.SUBTRACTED,
+                f"runs beside Node, so its share of the task is not Node's; counted: {counted}",
+            )
         else:
-            judge(share, Outcome.NOT_A_CEILING, "runs beside Node; no task limit is shared with it")
+            judge(
+                share, Outcome.NOT_A_CEILING, f"runs beside Node; no task limit is shared with it; counted: {counted}"
+            )
 
     value, winner, _ = min(options, key=lambda option: option[0])
     arithmetic = options[0][2]
@@ -252,12 +294,13 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
         _ordered(candidates, verdicts),
         tuple(warnings),
         container.value_bytes if container is not None else None,
+        tuple(verdicts[id(share)] for _, _, share in sidecar_terms),
     )
 
 
 def _first_set(candidates: Sequence[Candidate], kind: Kind, judge: Judge, absent: str) -> Candidate | None:
     """The most current candidate of `kind` that has a value; judge the rest of that kind."""
-    of_kind = sorted((c for c in candidates if c.kind is kind), key=lambda c: PRECEDENCE.index(c.origin))
+    of_kind = sorted((c for c in candidates if c.kind is kind), key=_precedence)
     chosen = next((c for c in of_kind if c.value_bytes is not None), None)
     for c in of_kind:
         if c is chosen:
@@ -273,8 +316,21 @@ def _first_set(candidates: Sequence[Candidate], kind: Kind, judge: Judge, absent
     return chosen
 
 
+def _precedence(candidate: Candidate) -> int:
+    """Rank by source currency; a setting's or the catalogue's figure has one candidate of its kind."""
+    return PRECEDENCE.index(candidate.origin) if candidate.origin in PRECEDENCE else len(PRECEDENCE)
+
+
 def _ordered(candidates: Sequence[Candidate], verdicts: dict[int, Verdict]) -> tuple[Verdict, ...]:
     return tuple(verdicts[id(c)] for c in candidates if id(c) in verdicts)
+
+
+def _minus(sidecar_terms: Sequence[tuple[str, int, Candidate]]) -> str:
+    """` - log_router 100 MiB (guess) - envoy 64 MiB`."""
+    return "".join(
+        f" - {name} {_m(term)}" + (" (guess)" if share.kind is Kind.SIDECAR_FOOTPRINT else "")
+        for name, term, share in sidecar_terms
+    )
 
 
 def _mib(value_mib: int | None) -> int | None:

@@ -16,6 +16,7 @@ class Origin(enum.Enum):
     CGROUP_V1 = "cgroup_v1"
     CGROUP_V2 = "cgroup_v2"
     MEMINFO = "proc_meminfo"
+    CATALOGUE = "footprint_catalogue"  # sidecar/sizing/siblings.py: a known image's footprint
 
 
 class Kind(enum.Enum):
@@ -27,6 +28,8 @@ class Kind(enum.Enum):
     TASK_LIMIT = "task_limit"  # the task's `memory`
     SIDECAR_LIMIT = "sidecar_limit"  # another long-running container's hard limit
     SIDECAR_RESERVATION = "sidecar_reservation"  # ... or its reservation
+    SIDECAR_FOOTPRINT = "sidecar_footprint"  # ... else a known footprint or the default (a guess)
+    SIDECAR_OVERRIDE = "sidecar_override"  # NODE_HEAP_SIBLING_MIB: the user's figure, wins over all
     TASK_CEILING = "task_ceiling"  # a limit above the init container's own cgroup
     INIT_LIMIT = "init_limit"  # the init container's own cgroup limit
     HOST_MEMORY = "host_memory"  # MemTotal

@@ -2,14 +2,18 @@
 
 TMDS lists the containers the agent knows (on EC2 not yet the Node container: it is created only
 after the init container exits); DescribeTasks and DescribeTaskDefinition list every container of
-the task definition. Pure: the sources' results come in, names and facts come out.
+the task definition. TMDS and DescribeTasks also list containers ECS adds to the task itself (the
+Service Connect proxy, `Type` NORMAL), which the task definition does not. Pure: the sources'
+results come in, names and facts come out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sidecar.errors import TargetError
+from sidecar.sizing.siblings import is_service_connect_proxy
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
@@ -25,6 +29,7 @@ class ContainerFacts:
     tmds: ContainerMetadata | None = None
     described: ContainerSpec | None = None  # DescribeTasks (with run-time overrides)
     defined: ContainerSpec | None = None  # DescribeTaskDefinition
+    added_by_ecs: bool = False  # not in the task definition: ECS put it there (the Service Connect proxy)
 
     @property
     def image(self) -> str | None:
@@ -32,6 +37,11 @@ class ContainerFacts:
             if source is not None and source.image:
                 return source.image
         return None
+
+    @property
+    def firelens_type(self) -> str | None:
+        """`fluentbit` or `fluentd` for a FireLens log router (only the task definition says so)."""
+        return self.defined.firelens_type if self.defined is not None else None
 
     @property
     def node_options(self) -> str | None:
@@ -43,7 +53,7 @@ class ContainerFacts:
 
 
 def list_containers(metadata: TaskMetadata | None, api: ApiResult | None) -> dict[str, ContainerFacts]:
-    """Every task-definition container any source listed, by name, in a stable order."""
+    """Every container any source listed, by name, in a stable order; those ECS added are marked."""
     facts: dict[str, dict[str, object]] = {}
     if metadata is not None:
         for item in metadata.containers:
@@ -55,7 +65,13 @@ def list_containers(metadata: TaskMetadata | None, api: ApiResult | None) -> dic
     if api is not None and api.task_definition is not None:
         for spec in api.task_definition.containers:
             facts.setdefault(spec.name, {})["defined"] = spec
-    return {name: ContainerFacts(name, **parts) for name, parts in facts.items()}  # type: ignore[arg-type]
+    definition_known = api is not None and api.task_definition is not None
+    containers: dict[str, ContainerFacts] = {}
+    for name, parts in facts.items():
+        found = ContainerFacts(name, **parts)  # type: ignore[arg-type]
+        added = (definition_known and found.defined is None) or is_service_connect_proxy(name, found.image)
+        containers[name] = dataclasses.replace(found, added_by_ecs=True) if added else found
+    return containers
 
 
 def choose_target(
@@ -74,7 +90,8 @@ def choose_target(
     on EC2 the Node container is not listed before it is created, so "the only other container"
     may well be a sidecar.
     """
-    others = [name for name in containers if name != self_name]
+    # A container ECS added (the Service Connect proxy) is never the Node container.
+    others = [name for name, item in containers.items() if name != self_name and not item.added_by_ecs]
     if setting is not None and setting == self_name:
         raise TargetError(
             f"NODE_HEAP_TARGET={setting!r} names this init container: set it to the Node container's name"

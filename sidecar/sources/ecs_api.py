@@ -38,6 +38,7 @@ class ContainerSpec:
     command: tuple[str, ...] = ()
     entry_point: tuple[str, ...] = ()
     environment_files: bool = False  # variables we cannot see (S3 files)
+    firelens_type: str | None = None  # firelensConfiguration.type: `fluentbit` or `fluentd` (a log router)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,7 @@ def parse_task_definition(response: Any) -> TaskDefinition:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             problems.append(f"{where}: expected an object with a name")
             continue
+        firelens = item.get("firelensConfiguration")
         depends = tuple(
             (dep["containerName"], str(dep.get("condition", ""))[:16])
             for dep in _list(item, "dependsOn", where, problems)
@@ -232,6 +234,7 @@ def parse_task_definition(response: Any) -> TaskDefinition:
                 command=_str_tuple(item.get("command")),
                 entry_point=_str_tuple(item.get("entryPoint")),
                 environment_files=bool(item.get("environmentFiles")),
+                firelens_type=_opt_str(firelens.get("type")) if isinstance(firelens, dict) else None,
             )
         )
     return TaskDefinition(
