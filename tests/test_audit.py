@@ -180,16 +180,17 @@ class TestReport:
         assert audit.codes("oomed") == ["oom_killed", "killed", "aborted", "segfault", "killed_at_stop_timeout", "plan"]
 
     def test_what_the_sidecar_would_plan(self, fleet: MotoServer, tmp_path: Path) -> None:
-        """The init job's own budget and plan: 1024 MiB gives 807 MiB (the README's worked example), 256 MiB 164."""
+        """The init job's own budget and plan: 1024 MiB gives 780 MiB (the README's worked example), 256 MiB 159."""
         audit = run_audit(fleet.endpoint, tmp_path, "--json")
         plain, tiny = audit.item("plain"), audit.item("tiny")
         assert (plain["memory_mib"], plain["memory_arithmetic"]) == (1024, "task 1024 MiB")
-        assert plain["plan"]["node_options"] == "--max-old-space-size=807 --max-semi-space-size=4"
+        assert plain["plan"]["node_options"] == "--max-old-space-size=780 --max-semi-space-size=16"
         assert plain["node_sees"] == "the host's memory (no container-level memory)"
-        # 256 - 40 binary - 26 headroom = 190; - 12 isolate - 5 young = 173 = 164 + ceil(0.05 x 164)
-        assert (tiny["plan"]["heap_mib"], tiny["node_sees"]) == (164, "its own limit 256 MiB")
+        # 256 - 40 binary - 26 headroom = 190; - 12 isolate - 11 young (ceil(3/55 x 190), semi-space 2)
+        # = 167 = 159 + ceil(0.05 x 159)
+        assert (tiny["plan"]["heap_mib"], tiny["node_sees"]) == (159, "its own limit 256 MiB")
         assert audit.item("tiny")["findings"][0]["text"] == (
-            "Node's own default old space (256 MiB: half of 256 MiB, at least 256) is more than the 164 MiB that fit: "
+            "Node's own default old space (256 MiB: half of 256 MiB, at least 256) is more than the 159 MiB that fit: "
             "it thrashes or is killed at the limit before V8 stops it"
         )
         assert audit.item("pinned")["findings"][0]["text"].startswith(
