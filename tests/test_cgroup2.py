@@ -200,12 +200,12 @@ class TestWhatEachLayoutShows:
         assert candidate(decision, "init_limit", "cgroup_v2")["where"] == "/sys/fs/cgroup/memory.max"
         assert (decision["memory_mib"], decision["memory_origin"]) == (TASK_MIB, "task_metadata_v4")
 
-    def test_private_namespace_without_metadata_falls_back_to_memtotal(self, guests: Guests) -> None:
-        """Nothing in a private namespace shows the task's 512 MiB: only MemTotal is left, with a warning."""
+    def test_private_namespace_without_metadata_has_no_limit(self, guests: Guests) -> None:
+        """Nothing in a private namespace shows the task's 512 MiB: only MemTotal is left, which is no limit, so
+        no heap flag (issue 8)."""
         decision = guests.decision("slice-private-no-tmds")
-        assert decision["memory_mib"] == guests.mem_total_bytes("slice-private-no-tmds") // MIB
-        assert decision["memory_origin"] == "proc_meminfo"
-        assert "limit_from_host_memory" in warnings(decision)
+        assert (decision["status"], decision["memory_mib"], decision["node_options_added"]) == ("no_limit", None, "")
+        assert "only_host_memory" in warnings(decision)
 
     def test_memory_high_below_max_binds(self, guests: Guests) -> None:
         """The slice's memory.high (384 MiB) under its memory.max (512 MiB) is the ceiling, named by its file."""
@@ -239,8 +239,8 @@ class TestWhatEachLayoutShows:
     def test_propagated_limit_alone_is_not_nodes(self, guests: Guests) -> None:
         """Without metadata the init container's own limit is all it sees, and it is not the Node container's."""
         decision = guests.decision("propagated-private-no-tmds")
-        assert decision["memory_origin"] == "proc_meminfo"
-        assert "limit_from_host_memory" in warnings(decision)
+        assert (decision["status"], decision["memory_origin"]) == ("no_limit", None)
+        assert "only_host_memory" in warnings(decision)
 
 
 def v1_decision(layout: TaskLayout, tmds_mib: int, tmp_path: Path) -> dict[str, Any]:
