@@ -22,6 +22,7 @@ from botocore.validate import ParamValidator
 from sidecar.errors import AdoptRefusedError, SettingsError
 from sidecar.fleet.rewrite import AdoptOptions, adopt_definition, read_document
 from sidecar.fleet.wiring import check_wiring
+from tests import runs
 from tests.servers import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -376,3 +377,27 @@ class TestCli:
         assert moto.client().list_task_definitions()["taskDefinitionArns"] == [
             "arn:aws:ecs:us-east-1:123456789012:task-definition/node-app:1"
         ]
+
+
+class TestAdoptedRunsTheInitJob:
+    def test_two_node_containers_get_their_files(self, tmp_path: Path) -> None:
+        """The adopted web + worker definition, played by the emulator: the init job writes one file per Node
+        container, the worker at its 256 MiB hard limit and the web app the 768 MiB left of the 1024 MiB task."""
+        doc, _, _ = adopt(TestSeveralNodeContainers().definition())
+        adopted = tmp_path / "adopted.json"
+        adopted.write_text(json.dumps(doc))
+        result = runs.run_cli(
+            tmp_path,
+            "emulate",
+            "--task-definition",
+            str(adopted),
+            "--",
+            sys.executable,
+            "-m",
+            "sidecar",
+            NODE_HEAP_ECS_API="off",
+        )
+        assert result.code == 0, result.stderr
+        memory = {e["container"]: e["memory_mib"] for e in result.events if e["event"] == "decision"}
+        assert memory == {"app": 768, "worker": 256}
+        assert sorted(p.name for p in tmp_path.glob("node-heap*.env")) == ["node-heap.app.env", "node-heap.worker.env"]

@@ -7,6 +7,7 @@ code, its JSON events on stdout, its one-line error on stderr and the env file i
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -435,10 +436,10 @@ class TestSidecarsWithoutMemorySettings:
             }
             unnamed = run_cli(tmp_path, "explain", **env)
             result = run_cli(tmp_path, "explain", NODE_HEAP_TARGET="app", **env)
-        # The proxy is never a candidate for the Node container; the log router is one, so Node must be named.
-        assert unnamed.stderr == (
-            "node-heap-sidecar: NODE_HEAP_TARGET is unset and the task has 2 other containers "
-            "(app, log_router): set it to the Node container's name\n"
+        # Neither the proxy nor the log router (a known sidecar image) is a candidate for the Node container.
+        assert unnamed.code == 0
+        assert "Container  app  (the only other container of the task (beside known sidecars: log_router))" in (
+            unnamed.stdout.splitlines()
         )
         assert result.code == 0, result.stderr
         assert f"           task 1024 MiB - log_router 50 MiB - {SC_PROXY} 64 MiB (guess) = 910 MiB" in result.stdout
@@ -529,3 +530,103 @@ class TestEmulate:
         decision = result.event("decision")
         assert decision["memory_mib"] == 1024
         assert "target_not_listed" in result.names()
+
+
+def web_and_worker(task_mib: int, *, worker_mib: int | None = None, log_router: bool = False) -> tuple[Any, Any]:
+    """The Fargate example with a second Node container, `worker`, and optionally a FireLens log router."""
+    worker = {"Name": "worker", "Type": "NORMAL", "Limits": {"CPU": 2}, "Image": "node:22-slim"}
+    if worker_mib is not None:
+        worker["Limits"]["Memory"] = worker_mib
+    extra = [worker]
+    if log_router:
+        extra.append(
+            {"Name": "log_router", "Type": "NORMAL", "Limits": {"CPU": 2}, "Image": "amazon/aws-for-fluent-bit:2.32.0"}
+        )
+    return fargate(task_mib, extra=extra)  # added: the worker (and the log router)
+
+
+class TestSeveralNodeContainers:
+    """NODE_HEAP_TARGET=web,worker: one budget and one env file per Node container, the others counted beside it."""
+
+    def run(self, tmp_path: Path, container: Any, task: Any, **env: str) -> Result:
+        with TmdsStub(container=container, task=task) as stub:
+            return run_cli(
+                tmp_path,
+                ECS_CONTAINER_METADATA_URI_V4=stub.uri,
+                NODE_HEAP_TARGET="fargate-app,worker",
+                NODE_HEAP_ECS_API="off",
+                **env,
+            )
+
+    def decisions(self, result: Result) -> dict[str, dict[str, Any]]:
+        return {e["container"]: e for e in result.events if e["event"] == "decision"}
+
+    def test_two_without_limits_split_the_task(self, tmp_path: Path) -> None:
+        """2048 MiB and two Node containers without a limit: 1024 MiB each, one file each, none under the
+        single-target name."""
+        result = self.run(tmp_path, *web_and_worker(2048))
+        assert result.code == 0, result.stderr
+        decisions = self.decisions(result)
+        assert {name: d["memory_mib"] for name, d in decisions.items()} == {"fargate-app": 1024, "worker": 1024}
+        assert decisions["worker"]["memory_arithmetic"] == "task 2048 MiB - fargate-app 1024 MiB = 1024 MiB"
+        assert sorted(p.name for p in tmp_path.glob("node-heap*.env")) == [
+            "node-heap.fargate-app.env",
+            "node-heap.worker.env",
+        ]
+
+    def test_one_with_a_hard_limit(self, tmp_path: Path) -> None:
+        """A worker with a 512 MiB hard limit keeps it, and the web container gets the rest: 1536 MiB."""
+        result = self.run(tmp_path, *web_and_worker(2048, worker_mib=512))
+        decisions = self.decisions(result)
+        assert {name: d["memory_mib"] for name, d in decisions.items()} == {"fargate-app": 1536, "worker": 512}
+        assert decisions["worker"]["memory_origin"] == "task_metadata_v4"
+
+    def test_with_a_log_router(self, tmp_path: Path) -> None:
+        """A FireLens log router beside them is counted (100 MiB, its footprint) before the split: 974 MiB each."""
+        result = self.run(tmp_path, *web_and_worker(2048, log_router=True))
+        decisions = self.decisions(result)
+        assert {name: d["memory_mib"] for name, d in decisions.items()} == {"fargate-app": 974, "worker": 974}
+
+    def test_closed_mode_writes_all_or_nothing(self, tmp_path: Path) -> None:
+        """In closed mode one container too small fails the job before any file is written."""
+        result = self.run(tmp_path, *web_and_worker(160, worker_mib=64), NODE_HEAP_ON_ERROR="closed")
+        assert result.code == 5
+        assert list(tmp_path.glob("node-heap*.env")) == []
+
+    def test_each_file_sourced_gives_its_own_heap(self, tmp_path: Path) -> None:
+        """Sourced by a real sh, each container's file adds its own --max-old-space-size."""
+        result = self.run(tmp_path, *web_and_worker(2048, worker_mib=512))
+        assert result.code == 0, result.stderr
+        heaps = {}
+        for name in ("fargate-app", "worker"):
+            shell = subprocess.run(
+                ["/bin/sh", "-c", f'. "{tmp_path}/node-heap.{name}.env" && printf %s "$NODE_OPTIONS"'],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            heaps[name] = shell.stdout
+        decisions = self.decisions(result)
+        for name, options in heaps.items():
+            assert options == decisions[name]["node_options_added"]
+        assert heaps["fargate-app"] != heaps["worker"]
+
+
+class TestTargetBesideKnownSidecars:
+    def test_log_router_is_not_guessed_as_node(self, tmp_path: Path) -> None:
+        """A FireLens log router beside the app does not make the target ambiguous: the app is the only other
+        container that is not a known sidecar."""
+        router = {
+            "Name": "log_router",
+            "Type": "NORMAL",
+            "Limits": {"CPU": 2},
+            "Image": "amazon/aws-for-fluent-bit:2.32.0",
+        }
+        container, task = fargate(1024, extra=[router])  # added: the log router
+        with TmdsStub(container=container, task=task) as stub:
+            result = run_cli(tmp_path, ECS_CONTAINER_METADATA_URI_V4=stub.uri, NODE_HEAP_ECS_API="off")
+        decision = result.event("decision")
+        assert (result.code, decision["container"], decision["memory_mib"]) == (0, "fargate-app", 924)
+        assert (
+            decision["container_reason"] == "the only other container of the task (beside known sidecars: log_router)"
+        )

@@ -113,7 +113,7 @@ class TestLoadSettings:
 
         assert load_settings(environ) == Settings(
             metadata_uri="http://169.254.170.2/v4/ee08638adaaf-3b1a",
-            target="web-app_1",
+            target=("web-app_1",),
             env_file=tmp_path / "node-heap.env",
             memory_mib=2048,
             processes=4,
@@ -150,12 +150,13 @@ class TestLoadSettings:
             pytest.param("NODE_HEAP_LOG_FORMAT", "JSON", "log_format", LogFormat.JSON, id="log-format"),
             pytest.param("NODE_HEAP_NODE_VERSION", "22", "node_version", "22", id="version-major"),
             pytest.param("NODE_HEAP_NODE_VERSION", "v20.11", "node_version", "20.11", id="version-v"),
-            pytest.param("NODE_HEAP_TARGET", " web ", "target", "web", id="target-stripped"),
+            pytest.param("NODE_HEAP_TARGET", " web ", "target", ("web",), id="target-stripped"),
+            pytest.param("NODE_HEAP_TARGET", "web, worker", "target", ("web", "worker"), id="targets"),
             pytest.param("NODE_HEAP_SEMI_SPACE", " Memory ", "semi_space", YoungRule.MEMORY, id="semi-rule-case"),
             pytest.param("NODE_HEAP_SEMI_SPACE", "node", "semi_space", YoungRule.NODE, id="semi-rule-node"),
             pytest.param("NODE_HEAP_SEMI_SPACE", "1024", "semi_space", 1024, id="semi-mib-largest"),
             pytest.param("NODE_HEAP_SEMI_SPACE", "48", "semi_space", 48, id="semi-mib-not-a-power-of-two"),
-            pytest.param("NODE_HEAP_TARGET", "a" * 255, "target", "a" * 255, id="target-255-chars"),
+            pytest.param("NODE_HEAP_TARGET", "a" * 255, "target", ("a" * 255,), id="target-255-chars"),
             pytest.param(
                 "NODE_HEAP_METRICS_NAMESPACE",
                 "a.b_c#d:e/f-1",
@@ -412,21 +413,38 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_TARGET",
                 "web app",
-                "NODE_HEAP_TARGET='web app': expected an ECS container name (letters, digits, '_' or '-')",
+                "NODE_HEAP_TARGET='web app': expected an ECS container name (letters, digits, '_' or '-'),"
+                " or several separated by commas",
                 id="target-space",
             ),
             pytest.param(
                 "NODE_HEAP_TARGET",
                 "web.app",
-                "NODE_HEAP_TARGET='web.app': expected an ECS container name (letters, digits, '_' or '-')",
+                "NODE_HEAP_TARGET='web.app': expected an ECS container name (letters, digits, '_' or '-'),"
+                " or several separated by commas",
                 id="target-dot",
             ),
             pytest.param(
                 "NODE_HEAP_TARGET",
                 "a" * 256,
                 # a message quotes at most 120 characters of the value: ' + 116 + ...
-                f"NODE_HEAP_TARGET='{'a' * 116}...: expected an ECS container name (letters, digits, '_' or '-')",
+                f"NODE_HEAP_TARGET='{'a' * 116}...: expected an ECS container name (letters, digits, '_' or '-'),"
+                " or several separated by commas",
                 id="target-256-chars",
+            ),
+            pytest.param(
+                "NODE_HEAP_TARGET",
+                "web,web",
+                "NODE_HEAP_TARGET='web,web': expected an ECS container name (letters, digits, '_' or '-'),"
+                " or several separated by commas, each once",
+                id="target-twice",
+            ),
+            pytest.param(
+                "NODE_HEAP_TARGET",
+                "web,",
+                "NODE_HEAP_TARGET='web,': expected an ECS container name (letters, digits, '_' or '-'),"
+                " or several separated by commas",
+                id="target-trailing-comma",
             ),
             pytest.param(
                 "NODE_HEAP_NODE_VERSION",

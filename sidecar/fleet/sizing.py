@@ -120,8 +120,7 @@ def _settings(init: InitContainer | None) -> tuple[Settings | None, str | None]:
 
 
 def _settings_from(environment: Mapping[str, str]) -> tuple[Settings | None, str | None]:
-    # NODE_HEAP_TARGET is read by fleet/wiring.py, which knows the comma-separated list of targets.
-    relevant = {k: v for k, v in environment.items() if k.startswith("NODE_HEAP_") and k != "NODE_HEAP_TARGET"}
+    relevant = {k: v for k, v in environment.items() if k.startswith("NODE_HEAP_")}
     try:
         return load_settings(relevant, check_env_file=False), None
     except SettingsError as exc:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sidecar import __version__
 from sidecar.errors import NoLimitError, PinError, TooSmallError
@@ -21,7 +23,7 @@ from sidecar.sizing.candidates import Notice
 from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image
 from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
 from sidecar.sizing.plan import HeapPlan, Knobs, plan_heap
-from sidecar.sizing.siblings import estimate_siblings, guess_notices
+from sidecar.sizing.siblings import Rule, SiblingEstimate, estimate_siblings, guess_notices
 from sidecar.sizing.task import (
     ContainerFacts,
     choose_target,
@@ -67,11 +69,68 @@ class Decision:
         return None if self.budget.memory_bytes is None else floor_mib(self.budget.memory_bytes)
 
 
-def decide(gathered: Gathered, settings: Settings) -> Decision:
+def decide_all(gathered: Gathered, settings: Settings) -> tuple[Decision, ...]:
+    """One Decision per Node container in NODE_HEAP_TARGET (one when it names one, or none).
+
+    Several Node containers share the task: each is sized on its own, and the others are counted
+    beside it. One with a hard limit is counted for it; those without one split what is left of
+    the task equally (NODE_HEAP_MEMORY_MIB, when given, is each one's memory). Pure.
+    """
+    names = settings.target or ()
+    if len(names) <= 1:
+        return (decide(gathered, settings),)
+    containers = list_containers(gathered.metadata, gathered.api)
+    unbounded = [name for name in names if _hard_limit_mib(containers.get(name)) is None]
+    shares: dict[str, int] = {}
+    if len(unbounded) > 1 and settings.memory_mib is None:
+        # What the task leaves for the containers without a limit, all together: size the first with
+        # the others counted as nothing, then split it.
+        first = unbounded[0]
+        pool = decide(gathered, settings, target=first, shares=dict.fromkeys(unbounded[1:], 0))
+        if pool.budget.memory_bytes is not None:
+            share = max(floor_mib(pool.budget.memory_bytes), 0) // len(unbounded)
+            shares = dict.fromkeys(unbounded, share)
+    return tuple(
+        decide(
+            gathered,
+            settings,
+            target=name,
+            shares={fellow: mib for fellow, mib in shares.items() if fellow != name},
+            env_file=env_file_for(settings.env_file, name),
+        )
+        for name in names
+    )
+
+
+def env_file_for(env_file: Path, container: str) -> Path:
+    """`/shared/node-heap.env` -> `/shared/node-heap.web.env`: the file of one of several Node containers."""
+    return env_file.with_name(f"{env_file.stem}.{container}{env_file.suffix}")
+
+
+def _hard_limit_mib(facts: ContainerFacts | None) -> int | None:
+    if facts is None:
+        return None
+    figures = [facts.tmds.memory_mib if facts.tmds else None]
+    figures += [spec.memory_mib for spec in (facts.described, facts.defined) if spec is not None]
+    return next((figure for figure in figures if figure), None)
+
+
+def decide(
+    gathered: Gathered,
+    settings: Settings,
+    *,
+    target: str | None = None,
+    shares: Mapping[str, int] | None = None,
+    env_file: Path | None = None,
+) -> Decision:
     """Everything between reading and writing: target, budget, plan, env-file text. Pure.
 
+    `target` is one name of NODE_HEAP_TARGET (default: its only one); `shares` the MiB counted for
+    the other Node containers without a hard limit (see `decide_all`).
     Raises TargetError when the Node container cannot be identified.
     """
+    setting_target = target if target is not None else (settings.target[0] if settings.target else None)
+    shares = shares or {}
     metadata, api = gathered.metadata, gathered.api
     notices: list[Notice] = _source_notices(gathered)
     containers = list_containers(metadata, api)
@@ -88,12 +147,12 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
                 )
             )
     definition_known = api is not None and api.task_definition is not None
-    if containers or settings.target is not None:
+    if containers or setting_target is not None:
         launch_type = (metadata.launch_type if metadata else None) or (
             api.task.launch_type if api is not None and api.task is not None else None
         )
         target, target_reason = choose_target(
-            containers, self_name, settings.target, definition_known=definition_known, launch_type=launch_type
+            containers, self_name, setting_target, definition_known=definition_known, launch_type=launch_type
         )
     else:
         target, target_reason = None, "no source lists the task's containers"
@@ -118,6 +177,18 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         others, not_beside = long_running_others(containers, self_name, target)
         estimates, override_notices = estimate_siblings(others, settings.sibling_mib, settings.sibling_default_mib)
         notices += override_notices
+        estimates = [e for e in estimates if e.container not in shares] + [
+            SiblingEstimate(
+                fellow,
+                mib,
+                Rule.OVERRIDE,
+                f"an equal share of what the task leaves for the {len(shares) + 1} Node containers without a "
+                "memory limit (NODE_HEAP_TARGET)",
+                "its share of the task",
+                f"{fellow}=<MiB>",
+            )
+            for fellow, mib in shares.items()
+        ]
         budget = choose_budget(
             collect_candidates(
                 target=target,
@@ -193,7 +264,7 @@ def decide(gathered: Gathered, settings: Settings) -> Decision:
         pins_origin=pins_origin,
         notices=tuple(notices),
         env_text="",
-        env_file=str(settings.env_file),
+        env_file=str(env_file or settings.env_file),
         on_error=settings.on_error,
         not_beside=tuple(not_beside),
         task_cpu_vcpus=metadata.cpu_vcpus if metadata else None,

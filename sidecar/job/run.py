@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from sidecar import __version__
 from sidecar.errors import SidecarError
-from sidecar.job.decide import check_policy, decide
+from sidecar.job.decide import check_policy, decide_all
 from sidecar.job.gather import gather
 from sidecar.job.report import decision_record, emf_members, render_explain
 from sidecar.job.settings import VARS, Settings
@@ -38,20 +38,26 @@ def run(settings: Settings, stdout: TextIO) -> int:
                 detail=report.detail,
                 elapsed_ms=report.elapsed_ms,
             )
-        decision = decide(gathered, settings)
-        logger = logger.bind(task_arn=decision.identity.get("task_arn"), container=decision.target)
-        for notice in decision.notices:
-            logger.warning(notice.code, text=notice.text)
-        record = decision_record(decision)
+        decisions = decide_all(gathered, settings)
+        records = []
+        for decision in decisions:
+            bound = logger.bind(task_arn=decision.identity.get("task_arn"), container=decision.target)
+            for notice in decision.notices:
+                bound.warning(notice.code, text=notice.text)
+            records.append((bound, decision, decision_record(decision)))
         try:
-            check_policy(decision)
+            for decision in decisions:  # every file or none: policy first, for all of them
+                check_policy(decision)
         except SidecarError:
-            logger.info("decision", **record)
+            for bound, _, record in records:
+                bound.info("decision", **record)
             raise
-        write_env_file(settings.env_file, decision.env_text)
-        logger.info("env_file_written", path=str(settings.env_file), size_bytes=len(decision.env_text))
-        emf = emf_members(decision, settings.metrics_namespace, int(time.time() * 1000))
-        logger.info("decision", **record, **emf)
+        for bound, decision, _ in records:
+            write_env_file(Path(decision.env_file), decision.env_text)
+            bound.info("env_file_written", path=decision.env_file, size_bytes=len(decision.env_text))
+        for bound, decision, record in records:
+            emf = emf_members(decision, settings.metrics_namespace, int(time.time() * 1000))
+            bound.info("decision", **record, **emf)
         return 0
     except SidecarError as exc:
         logger.error("run_failed", error=str(exc), exit_code=exc.exit_code)
@@ -76,16 +82,15 @@ def report_bug(exc: BaseException, logger: Any) -> int:
 
 def explain(settings: Settings, stdout: TextIO, *, as_json: bool) -> int:
     try:
-        decision = decide(gather(settings), settings)
+        decisions = decide_all(gather(settings), settings)
     except SidecarError as exc:
         say(str(exc))
         return exc.exit_code
     if as_json:
-        record = decision_record(decision)
-        record["env_text"] = decision.env_text
-        stdout.write(json.dumps(record, indent=2) + "\n")
+        records = [{**decision_record(d), "env_text": d.env_text} for d in decisions]
+        stdout.write(json.dumps(records[0] if len(records) == 1 else records, indent=2) + "\n")
     else:
-        stdout.write(render_explain(decision))
+        stdout.write("\n".join(render_explain(d) for d in decisions))
     return 0
 
 

@@ -34,7 +34,7 @@ class EcsApi(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Settings:
     metadata_uri: str | None
-    target: str | None
+    target: tuple[str, ...] | None  # the Node container(s), by name
     env_file: Path
     memory_mib: int | None
     processes: int
@@ -143,11 +143,18 @@ def _metadata_uri(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
-def _container_name(raw: str) -> str:
-    # ECS container names: up to 255 letters, numbers, underscores and hyphens.
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", raw.strip()):
-        raise _Invalid("an ECS container name (letters, digits, '_' or '-')")
-    return raw.strip()
+MAX_TARGETS = 10  # ECS allows 10 containers in a task definition
+
+
+def _container_names(raw: str) -> tuple[str, ...]:
+    # ECS container names: up to 255 letters, numbers, underscores and hyphens; several are comma-separated.
+    names = tuple(name.strip() for name in raw.split(","))
+    expected = "an ECS container name (letters, digits, '_' or '-'), or several separated by commas"
+    if not all(re.fullmatch(r"[A-Za-z0-9_-]{1,255}", name) for name in names) or len(names) > MAX_TARGETS:
+        raise _Invalid(expected)
+    if len(set(names)) != len(names):
+        raise _Invalid(f"{expected}, each once")
+    return names
 
 
 def _sibling_mib(raw: str) -> tuple[tuple[str, int], ...]:
@@ -217,9 +224,10 @@ VARS: tuple[Var, ...] = (
         "target",
         "NODE_HEAP_TARGET",
         None,
-        _container_name,
+        _container_names,
         "Name of the Node container in the task definition. Unset: the only other container of the task "
-        "(not guessed on EC2 without the task definition).",
+        "(not guessed on EC2 without the task definition). Several Node containers (`web,worker`): each gets "
+        "its own budget and env file, `node-heap.<name>.env` beside `NODE_HEAP_ENV_FILE`.",
     ),
     Var(
         "env_file",

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from sidecar.errors import TargetError
-from sidecar.sizing.siblings import is_service_connect_proxy
+from sidecar.sizing.siblings import find_footprint, is_service_connect_proxy
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
@@ -110,14 +110,18 @@ def choose_target(
             "not guessed: without the task definition, an EC2 task does not list the Node container before "
             "it is created (set NODE_HEAP_TARGET, or allow ecs:DescribeTaskDefinition)"
         )
+    # Nor is a container running a well-known sidecar image (a log router, an agent, a proxy).
+    sidecars = [name for name in others if find_footprint(name, containers[name].image, containers[name].firelens_type)]
+    others = [name for name in others if name not in sidecars]
+    beside = f" (beside known sidecars: {', '.join(sorted(sidecars))})" if sidecars else ""
     if len(others) == 1:
-        return others[0], "the only other container of the task"
+        return others[0], f"the only other container of the task{beside}"
     if len(others) > 1:
         raise TargetError(
             f"NODE_HEAP_TARGET is unset and the task has {len(others)} other containers "
             f"({', '.join(sorted(others))}): set it to the Node container's name"
         )
-    return None, "no other container is listed (set NODE_HEAP_TARGET, or allow the ECS API)"
+    return None, f"no other container is listed{beside} (set NODE_HEAP_TARGET, or allow the ECS API)"
 
 
 def long_running_others(
