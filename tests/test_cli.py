@@ -534,7 +534,7 @@ class TestEmulate:
 
 def web_and_worker(task_mib: int, *, worker_mib: int | None = None, log_router: bool = False) -> tuple[Any, Any]:
     """The Fargate example with a second Node container, `worker`, and optionally a FireLens log router."""
-    worker = {"Name": "worker", "Type": "NORMAL", "Limits": {"CPU": 2}, "Image": "node:22-slim"}
+    worker: dict[str, Any] = {"Name": "worker", "Type": "NORMAL", "Limits": {"CPU": 2}, "Image": "node:22-slim"}
     if worker_mib is not None:
         worker["Limits"]["Memory"] = worker_mib
     extra = [worker]
