@@ -15,6 +15,7 @@ from pathlib import Path
 from bench import report_service
 from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
+from bench.startup import render_table as render_startup_table
 from sidecar.job.settings import render_settings_table
 from sidecar.sizing.siblings import render_catalogue_table
 
@@ -23,6 +24,7 @@ README = REPO / "README.md"
 RESULTS = REPO / "bench" / "results"
 BENCH_RESULTS = RESULTS / "full.json"
 FAULT_RESULTS = RESULTS / "faults.json"
+STARTUP_RESULTS = RESULTS / "startup.json"
 BENCH_RESULTS_V2 = RESULTS / "leak-cgroup-v2.json"
 SERVICE_COMMANDS = {
     "full": "make bench-service-full",
@@ -116,8 +118,16 @@ def faults_block() -> str:
     )
 
 
+def startup_block() -> str:
+    data = json.loads(STARTUP_RESULTS.read_text())
+    return f"{data['python']} in the image `{data['image']}`, {data['repeats']} runs each.\n\n" + render_startup_table(
+        data
+    )
+
+
 def render_readme(text: str) -> str:
     text = replace_block(text, "settings-table", render_settings_table())
+    text = replace_block(text, "startup", startup_block())
     text = replace_block(text, "faults", faults_block())
     text = replace_block(text, "footprint-table", render_catalogue_table())
     text = replace_block(text, "results", results_block())

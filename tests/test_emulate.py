@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+import urllib3
 
 from sidecar.emulate import (
     Emulator,
@@ -108,6 +108,6 @@ class TestEmulator:
         """Over real HTTP, the sidecar's own TMDS client reads the emulated task back."""
         with Emulator(build_task(definition())) as endpoint:
             task = fetch_task_metadata(endpoint.uri)
-            missing = requests.get(endpoint.uri + "/stats", timeout=2)
+            missing = urllib3.request("GET", endpoint.uri + "/stats", timeout=2, retries=False)
         assert (task.memory_mib, task.self_name, task.family) == (1024, "node-heap-init", "node-app")
-        assert missing.status_code == 404
+        assert missing.status == 404

@@ -12,8 +12,7 @@ import math
 from typing import Any
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from sidecar.errors import SourceError
 from sidecar.sources import metadata
@@ -73,11 +72,9 @@ def ec2_task(
     )
 
 
-def fast_session() -> requests.Session:
+def fast_session() -> urllib3.PoolManager:
     """make_session()'s retry policy without the sleeps, so exhausting it takes milliseconds."""
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=metadata.RETRY.new(backoff_factor=0)))
-    return session
+    return urllib3.PoolManager(retries=metadata.RETRY.new(backoff_factor=0))
 
 
 class TestParseTask:
@@ -436,7 +433,7 @@ class TestFetchJson:
             metadata.fetch_json(session, tmds.task_url)
         port, path = tmds.port, f"/v4/{CONTAINER_ID}/task"
         assert (str(info.value), tmds.attempts("/task")) == (
-            f"GET http://127.0.0.1:{port}{path}: ConnectionError: HTTPConnectionPool(host='127.0.0.1', "
+            f"GET http://127.0.0.1:{port}{path}: MaxRetryError: HTTPConnectionPool(host='127.0.0.1', "
             f"port={port}): Max retries exceeded with url: {path} (Caused by ReadTimeoutError("
             f"\"HTTPConnectionPool(host='127.0.0.1', port={port}): Read timed out. (read timeout=0.1)\"))",
             4,
@@ -452,7 +449,7 @@ class TestFetchJson:
         with fast_session() as session, pytest.raises(SourceError) as info:
             metadata.fetch_json(session, tmds.task_url)
         assert (str(info.value), tmds.attempts("/task")) == (
-            f"GET http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: ChunkedEncodingError: "
+            f"GET http://127.0.0.1:{tmds.port}/v4/{CONTAINER_ID}/task: ProtocolError: "
             "('Connection broken: IncompleteRead(118 bytes read, 200 more expected)', "
             "IncompleteRead(118 bytes read, 200 more expected))",
             1,
@@ -484,7 +481,7 @@ class TestFetchJson:
         with fast_session() as session, pytest.raises(SourceError) as info:
             metadata.fetch_json(session, url)
         assert str(info.value) == (
-            f"GET {url}: ConnectionError: HTTPConnectionPool(host='127.0.0.1', port={refused_port}): "
+            f"GET {url}: MaxRetryError: HTTPConnectionPool(host='127.0.0.1', port={refused_port}): "
             f"Max retries exceeded with url: /v4/{CONTAINER_ID}/task (Caused by NewConnectionError("
             f"\"HTTPConnection(host='127.0.0.1', port={refused_port}): Failed to establish a new connection: "
             '[Errno 111] Connection refused"))'

@@ -106,9 +106,9 @@ def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | N
     task_step, own_step = task_reader.wait(deadline), own_reader.wait(deadline)
     # A session whose request was abandoned is left open: its thread may still be in it.
     if task_step.finished:
-        sessions[0].close()
+        sessions[0].clear()
     if own_step.finished:
-        sessions[1].close()
+        sessions[1].clear()
 
     parts: list[str] = []
     failed: list[str] = []
