@@ -453,7 +453,7 @@ class TestLogHygiene:
             "def boom(*args, **kwargs):\n"
             "    aws_secret = 'AKIAEXAMPLESECRETVALUE'\n"
             "    raise RuntimeError('planted')\n"
-            "run.decide = boom\n"
+            "run.decide_all = boom\n"
             "from sidecar.cli import main\n"
             "sys.exit(main(['run'], {'NODE_HEAP_MEMORY_MIB': '512', 'NODE_HEAP_ENV_FILE': sys.argv[1]}))\n"
         )
