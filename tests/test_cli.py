@@ -105,10 +105,15 @@ class TestFargate:
         assert decision["memory_arithmetic"] == "task 1024 MiB - envoy 128 MiB = 896 MiB"
 
     def test_sidecars_that_take_the_whole_task(self, tmp_path: Path) -> None:
-        """A 512 MiB envoy in a 512 MiB task leaves Node nothing: too small, no heap flag, both warnings."""
+        """A 512 MiB envoy in a 512 MiB task leaves Node nothing: too small, the smallest heap Node 22 starts with,
+        both warnings."""
         result = run_with_envoy(tmp_path, task_mib=512, envoy_mib=512)
         decision = result.event("decision")
-        assert (result.code, decision["status"], decision["node_options_added"]) == (0, "too_small", "")
+        assert (result.code, decision["status"], decision["node_options_added"]) == (
+            0,
+            "too_small",
+            "--max-old-space-size=10 --max-semi-space-size=1",
+        )
         assert {"sidecars_take_everything", "container_too_small", "no_heap_fits"} <= set(result.names())
 
     def test_same_inputs_same_file(self, tmp_path: Path) -> None:
@@ -189,17 +194,16 @@ class TestPolicy:
         )
         assert not (tmp_path / "node-heap.env").exists()
 
-    def test_too_small_open_writes_no_flag_node_cannot_start_with(self, tmp_path: Path) -> None:
-        """The same in open mode: the 1 MiB that fits is below the 12 MiB Node 22 starts with (Node exits 133 with
-        `--max-old-space-size=1`), so loud warnings, no heap flag, exit 0."""
+    def test_too_small_open_writes_the_smallest_heap_node_starts_with(self, tmp_path: Path) -> None:
+        """The same in open mode: the 1 MiB that fits is below the 10 MiB Node 22 starts with (Node exits 133 with
+        `--max-old-space-size=1`), so loud warnings and a 10 MiB heap (not Node's own 259 MiB), exit 0."""
         result = run_cli(tmp_path, NODE_HEAP_MEMORY_MIB="64", NODE_HEAP_NODE_VERSION="22")
         assert result.code == 0
         assert (result.event("container_too_small")["level"], result.event("no_heap_fits")["level"]) == (
             "warning",
             "warning",
         )
-        assert result.event("decision")["node_options_added"] == ""
-        assert "NODE_HEAP_OPTIONS=''" in (tmp_path / "node-heap.env").read_text()
+        assert result.event("decision")["node_options_added"] == "--max-old-space-size=10 --max-semi-space-size=1"
 
 
 def ec2_task(task_arn: str, family: str, revision: str) -> tuple[Any, Any]:

@@ -416,18 +416,20 @@ class TestNodeStarts:
     """The file the sidecar writes always lets Node start: below the smallest heap it starts with, no flag."""
 
     @pytest.mark.parametrize("major", MAJORS)
-    def test_tiny_and_smallest_flagged_container(self, tmp_path: Path, major: int) -> None:
-        """At 64 MiB (no heap flag: it would be below what Node starts with) and at the smallest memory that gets
-        one, Node starts and exits 0."""
+    def test_tiny_containers(self, tmp_path: Path, major: int) -> None:
+        """At 48 and 64 MiB (less old space fits than Node starts with: raised to that, with `no_heap_fits`) and
+        at the smallest memory whose plan fits without raising, Node starts and exits 0 with the file."""
         node = cached_node(major)
         if node is None:
             unavailable(f"Node {major} is not installed (make test-deps)")
         profile = profile_for((major, None))
-        smallest = next(m for m in range(48, 1024) if plan_heap(m, Knobs(), profile).flags)
-        for memory, flagged in ((64, False), (smallest - 1, False), (smallest, True)):
+        fits = next(m for m in range(48, 1024) if plan_heap(m, Knobs(), profile).fit_mib >= profile.min_start_old_mib)
+        for memory, raised in ((48, True), (64, True), (fits - 1, True), (fits, False)):
             result = run(tmp_path, NODE_HEAP_MEMORY_MIB=str(memory), NODE_HEAP_NODE_VERSION=str(major))
             flag = heap_flag((tmp_path / "node-heap.env").read_text())
-            assert (flag is not None, "no_heap_fits" in result.names()) == (flagged, not flagged), memory
+            assert flag is not None
+            assert flag >= profile.min_start_old_mib
+            assert ("no_heap_fits" in result.names()) == raised, memory
             _start_node(node, tmp_path)
 
 

@@ -112,7 +112,7 @@ class TestProfileFor:
             0.07,
             64,
             "largest measured figures of Node 20-26; assumes >= 19.2 (every supported line)",
-            min_start_old_mib=12,
+            min_start_old_mib=10,
             # the smallest ratios: the largest semi-space any line picks by itself (24, and 26 in low memory)
             own_semi_ratio=32,
             own_semi_low_ratio=64,
@@ -123,12 +123,12 @@ class TestProfileFor:
         [
             pytest.param(
                 (20, None),
-                NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", min_start_old_mib=8),
+                NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", min_start_old_mib=6),
                 id="20",
             ),
             pytest.param(
                 (22, 11),
-                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", min_start_old_mib=12),
+                NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", min_start_old_mib=10),
                 id="22.11",
             ),
             pytest.param(
@@ -142,7 +142,7 @@ class TestProfileFor:
                     0.07,
                     64,
                     "measured on 24.21.0",
-                    min_start_old_mib=12,
+                    min_start_old_mib=10,
                     own_semi_ratio=32,
                 ),
                 id="24.6",
@@ -158,7 +158,7 @@ class TestProfileFor:
                     0.07,
                     32,
                     "measured on 26.10.0",
-                    min_start_old_mib=10,
+                    min_start_old_mib=8,
                     own_semi_ratio=64,
                     own_semi_low_ratio=64,
                 ),

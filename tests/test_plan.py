@@ -107,12 +107,17 @@ class TestPlanHeap:
         assert (plan.heap_mib, plan.binding) == (32, "NODE_HEAP_MIN_MIB=32 (a cap was lower)")
 
     def test_too_small(self) -> None:
-        """64 MiB: 64 - 7 - 40 = 17; 17 - 12 - 3 = 2 = 1 + ceil(0.05): 1 MiB, below the 12 MiB Node 22 needs to
-        start, so no heap flag at all (Node 20 exits 133 with `--max-old-space-size=1`); 99 MiB is the smallest
-        memory that reaches 32."""
-        plan = plan_heap(64, Knobs(semi_space=MEMORY), NODE22)
+        """64 MiB: 64 - 7 - 40 = 17; 17 - 12 - 3 = 2 = 1 + ceil(0.05): 1 MiB, below the 10 MiB Node 22 needs to
+        start (Node 20 exits 133 with `--max-old-space-size=1`), so the flag is raised to 10 and the warning says
+        so; 99 MiB is the smallest memory that reaches 32."""
+        plan = plan_heap(64, Knobs(), NODE22)
         assert plan.too_small
-        assert (plan.fit_mib, plan.heap_mib, plan.smallest_memory_mib, plan.flags) == (1, None, 99, ())
+        assert (plan.fit_mib, plan.heap_mib, plan.smallest_memory_mib, plan.flags) == (
+            1,
+            10,
+            99,
+            ("--max-old-space-size=10", "--max-semi-space-size=1"),
+        )
         assert plan.warnings == (
             Notice(
                 "container_too_small",
@@ -121,9 +126,8 @@ class TestPlanHeap:
             ),
             Notice(
                 "no_heap_fits",
-                "only 1 MiB of old space fits in 64 MiB, below the 12 MiB Node 22 needs to start: the env file sets "
-                "NO heap flag, so Node sizes its heap itself and may be killed by the kernel; give the container "
-                "more memory",
+                "only 1 MiB of old space fits in 64 MiB, below the 10 MiB Node 22 needs to start: the env file sets "
+                "10 MiB, more than fits, so the kernel may kill Node; give the container more memory",
             ),
         )
 
@@ -138,10 +142,9 @@ class TestPlanHeap:
         )
 
     def test_nothing_fits(self) -> None:
-        """48 MiB cannot even hold Node's binary and base: no heap flag at all."""
+        """48 MiB cannot even hold Node's binary and base: the smallest heap Node 22 starts with, both warnings."""
         plan = plan_heap(48, Knobs(semi_space=MEMORY), NODE22)
-        assert plan.flags == ()
-        assert plan.heap_mib is None
+        assert (plan.heap_mib, plan.flags) == (10, ("--max-old-space-size=10", "--max-semi-space-size=1"))
         assert [n.code for n in plan.warnings] == ["container_too_small", "no_heap_fits"]
 
     def test_app_pin_that_does_not_fit(self) -> None:
@@ -310,10 +313,15 @@ class TestPlanProperties:
     @settings(max_examples=400, deadline=None)
     @given(memory=st.integers(1, 1 << 20), knobs=knobs, profile=profiles)
     def test_heap_and_everything_kept_back_fit(self, memory: int, knobs: Knobs, profile: NodeProfile) -> None:
-        """Whatever heap the plan sets, it and everything the model keeps back fit in the memory."""
+        """Whatever heap the plan sets, it and everything the model keeps back fit in the memory, unless the plan
+        said it raised the heap to the smallest one Node starts with."""
         plan = plan_heap(memory, knobs, profile)
         if plan.heap_mib is None:
             assert plan.flags == ()
+            return
+        if "no_heap_fits" in [n.code for n in plan.warnings]:
+            assert plan.heap_mib == profile.min_start_old_mib
+            assert plan.fit_mib < profile.min_start_old_mib
             return
         assert _needed_mib(memory, knobs, profile, plan.heap_mib, plan.semi_space_mib) <= memory
         assert plan.kept_back_mib + knobs.processes * plan.heap_mib <= memory

@@ -1,28 +1,29 @@
 """The one adapter between the fleet commands and `sidecar.sizing`: what the init job would decide.
 
-Given a task definition as DescribeTaskDefinition returns it, this runs the init job's own code on
-what the definition alone says: `parse_task_definition` (sources/ecs_api.py), `list_containers` and
-`long_running_others` (sizing/task.py), `collect_candidates` and `choose_budget`
-(sizing/budget.py), then `plan_heap` (sizing/plan.py) with the init container's settings read by
-`load_settings` (job/settings.py). No task metadata, cgroup or MemTotal exists for a definition,
+Given a task definition as DescribeTaskDefinition returns it, this runs the init job's own decision
+(`sidecar.job.decide`) on what the definition alone says, with the init container's settings read
+by `load_settings` (job/settings.py). No task metadata, cgroup or MemTotal exists for a definition,
 so those candidates are absent. Every fleet command calls the sizing code through here only, so a
 change of those signatures is made in one place. Pure.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.errors import SettingsError
+from sidecar.errors import SettingsError, TargetError
 from sidecar.fleet.wiring import InitContainer
+from sidecar.job.decide import Decision, decide, decide_all
+from sidecar.job.gather import Gathered
 from sidecar.job.settings import Settings, load_settings
-from sidecar.sizing.budget import Budget, choose_budget, collect_candidates, explicit_budget
+from sidecar.sizing.budget import Budget
 from sidecar.sizing.node_profile import NodeProfile, parse_version, profile_for, version_from_image
-from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
-from sidecar.sizing.plan import HeapPlan, Knobs, plan_heap
-from sidecar.sizing.task import list_containers, long_running_others
+from sidecar.sizing.nodeopts import HeapPins
+from sidecar.sizing.plan import HeapPlan
+from sidecar.sizing.task import list_containers
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition, parse_task_definition
 from sidecar.units import floor_mib
 
@@ -55,56 +56,31 @@ def parse_definition(raw: Mapping[str, Any]) -> TaskDefinition:
 
 
 def size_container(definition: TaskDefinition, container: str, *, init: InitContainer | None) -> Sizing:
-    """What the init job would plan for `container`, with `init`'s settings when it is wired."""
+    """What the init job would plan for `container`, with `init`'s settings when it is wired.
+
+    The init job's own decision (`sidecar.job.decide`), fed what the definition alone says: the
+    containers beside Node counted as the job counts them, several Node containers split as it
+    splits them, the same plan.
+    """
     facts = list_containers(None, ApiResult(None, definition, ()))
     target = facts[container]
     assert target.defined is not None
     settings, problem = _settings(init)
-    if settings is not None and settings.memory_mib is not None:
-        budget = explicit_budget(settings.memory_mib)
-    else:
-        others, _ = long_running_others(facts, init.name if init else None, container)
-        budget = choose_budget(
-            collect_candidates(
-                target=container,
-                others=others,
-                target_facts=target,
-                metadata=None,
-                api=ApiResult(None, definition, ()),
-                cgroup=None,
-                mem_total_bytes=None,
-            )
-        )
-    version = (
-        parse_version(settings.node_version)
-        if settings is not None and settings.node_version
-        else version_from_image(target.image)
+    effective = settings or load_settings({}, check_env_file=False)
+    gathered = Gathered(reports=(), api=ApiResult(None, definition, ()), self_name=init.name if init else None)
+    names = effective.target or ()
+    decisions: tuple[Decision, ...] = ()
+    if container in names and len(names) > 1:
+        with contextlib.suppress(TargetError):  # a listed name the definition lacks: size this one alone
+            decisions = decide_all(gathered, effective)
+    decision = next((d for d in decisions if d.target == container), None) or decide(
+        gathered, effective, target=container
     )
-    profile = profile_for(version)
-    pins = find_heap_pins(target.node_options)
-    plan = None
-    if budget.memory_bytes is not None:
-        knobs = (
-            Knobs(
-                processes=settings.processes,
-                reserve_mib=settings.reserve_mib,
-                headroom_ratio=settings.headroom_ratio,
-                ratio=settings.ratio,
-                min_mib=settings.min_mib,
-                max_mib=settings.max_mib,
-            )
-            if settings is not None
-            else Knobs()
-        )
-        limit = budget.container_limit_bytes
-        plan = plan_heap(
-            max(floor_mib(budget.memory_bytes), 0),
-            knobs,
-            profile,
-            pins,
-            percent_base_mib=floor_mib(limit) if limit else None,
-        )
-    return Sizing(container, target.defined, budget, plan, pins, profile, version, settings, problem)
+    version = parse_version(effective.node_version) if effective.node_version else version_from_image(target.image)
+    profile = decision.plan.profile if decision.plan is not None else profile_for(version)
+    return Sizing(
+        container, target.defined, decision.budget, decision.plan, decision.pins, profile, version, settings, problem
+    )
 
 
 def check_settings(environment: Mapping[str, str]) -> str | None:

@@ -16,10 +16,11 @@ on real Node in a cgroup v1 memory cgroup; the rest is cited from nodejs/node an
 - `default_max_semi_space_mib`: V8's own semi-space cap when no flag is given; the young generation
   is 3 x semi-space (Node `doc/api/cli.md`, `--max-semi-space-size`). Only used when the flag cannot
   be set (Node < 19.2 rejects it in NODE_OPTIONS, exit 9).
-- `min_start_old_mib`: the smallest `--max-old-space-size` worth writing: below the smallest old
-  space with which Node starts at all (measured: `bench.calibrate` `smallest_start`; below it Node
-  aborts, traps or segfaults during start-up), plus 4 MiB, rounded up to an even number. A plan
-  below it writes no heap flag: a file Node cannot start with is worse than none.
+- `min_start_old_mib`: the smallest `--max-old-space-size` ever written: the smallest old space
+  with which Node starts at all (measured: `bench.calibrate` `smallest_start`; below it Node aborts,
+  traps or segfaults during start-up) plus 2 MiB, rounded up to an even number. A plan below it is
+  raised to it: a flag Node cannot start with kills the task, and no flag gives a heap of 256 MiB
+  or more (a 128 MiB container then thrashes at its limit).
 - `own_semi_ratio`, `own_semi_low_ratio`: how Node sizes its semi-space by itself in a memory
   cgroup of M MiB (`node_own_semi_space_mib`): V8 configures its defaults from the memory Node
   sees, an old generation of M/2, and a semi-space of (M/2)/ratio rounded up to a power of two,
@@ -45,7 +46,7 @@ class NodeProfile:
     heap_overhead_ratio: float
     default_max_semi_space_mib: int
     evidence: str
-    min_start_old_mib: int = 12
+    min_start_old_mib: int = 10
     own_semi_ratio: int = 128
     own_semi_low_ratio: int = 256
 
@@ -59,10 +60,10 @@ class NodeProfile:
 # 1 MiB up to 512 MiB, then 4 / 8 / 16 MiB at 1024 / 2048 / 4096 MiB (20, 22); 16 / 32 / 64 MiB
 # (24); 4 MiB at 512, then 8 / 16 / 32 MiB (26).
 _MEASURED = {  # ..., evidence, min_start_old_mib, own_semi_ratio, own_semi_low_ratio
-    20: NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", 8, 128, 256),
-    22: NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", 12, 128, 256),
-    24: NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", 12, 32, 256),
-    26: NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", 10, 64, 64),
+    20: NodeProfile("Node 20", 20, True, 36, 12, 0.05, 16, "measured on 20.20.2", 6, 128, 256),
+    22: NodeProfile("Node 22", 22, True, 40, 12, 0.05, 16, "measured on 22.23.3", 10, 128, 256),
+    24: NodeProfile("Node 24", 24, True, 38, 12, 0.07, 64, "measured on 24.21.0", 10, 32, 256),
+    26: NodeProfile("Node 26", 26, True, 40, 12, 0.07, 32, "measured on 26.10.0", 8, 64, 64),
 }
 # For a line we have not measured, or an unknown version: the largest of every measured figure.
 CONSERVATIVE = NodeProfile(

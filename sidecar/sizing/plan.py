@@ -313,19 +313,22 @@ def plan_heap(
                     "remove it to let the sidecar size the heap",
                 )
             )
-    elif heap >= profile.min_start_old_mib:
-        flags.append(f"--max-old-space-size={heap}")
     else:
-        # A flag Node cannot start with (it aborts or segfaults during start-up) is worse than none.
-        final_heap = None
-        warnings.append(
-            Notice(
-                "no_heap_fits",
-                f"only {max(heap, 0)} MiB of old space fits in {memory_mib} MiB, below the "
-                f"{profile.min_start_old_mib} MiB {profile.label} needs to start: the env file sets NO heap flag, "
-                "so Node sizes its heap itself and may be killed by the kernel; give the container more memory",
+        if heap < profile.min_start_old_mib:
+            # Below it Node aborts or segfaults during start-up, and without a flag it takes a heap of
+            # 256 MiB or more: the smallest heap it starts with is the least harmful figure left.
+            warnings.append(
+                Notice(
+                    "no_heap_fits",
+                    f"only {max(heap, 0)} MiB of old space fits in {memory_mib} MiB, below the "
+                    f"{profile.min_start_old_mib} MiB {profile.label} needs to start: the env file sets "
+                    f"{profile.min_start_old_mib} MiB, more than fits, so the kernel may kill Node; give the "
+                    "container more memory",
+                )
             )
-        )
+            heap = final_heap = profile.min_start_old_mib
+            binding = f"the smallest old space {profile.label} starts with (less fits)"
+        flags.append(f"--max-old-space-size={heap}")
     if fit.semi_mib is not None and pins.semi_space_mib is None and (flags or pins.pins_old_space):
         flags.append(f"--max-semi-space-size={fit.semi_mib}")
 
