@@ -368,6 +368,36 @@ def run_profile(
     }
 
 
+def merge_into(earlier: dict[str, Any], new: dict[str, Any], strategies: Sequence[str]) -> dict[str, Any]:
+    """`earlier` with the runs of `strategies` replaced by `new`'s, and a record of what was re-measured.
+
+    Refused unless both used the same Node versions and profile settings: a table mixing Node patch
+    releases or matrices would compare what was not measured alike.
+    """
+
+    def versions(data: dict[str, Any]) -> dict[int, str]:
+        every = data["runs"] + [run for search in data["steady"] for run in search["runs"]]
+        return {run["major"]: run["node"] for run in every}
+
+    mismatch = {m: (v, versions(earlier).get(m)) for m, v in versions(new).items() if versions(earlier).get(m) != v}
+    if mismatch:
+        raise SystemExit(f"bench: --merge-into: Node versions differ (new, earlier): {mismatch}")
+    if json.loads(json.dumps(new["settings"])) != earlier["settings"]:
+        raise SystemExit("bench: --merge-into: the profile settings differ from the earlier run's")
+    merged = dict(earlier)
+    merged["runs"] = [r for r in earlier["runs"] if r["strategy"] not in strategies] + new["runs"]
+    merged["steady"] = [s for s in earlier["steady"] if s["strategy"] not in strategies] + new["steady"]
+    merged.setdefault("remeasured", []).append(
+        {
+            "strategies": list(strategies),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "elapsed_s": new["elapsed_s"],
+            "sidecar_settings": new["sidecar_settings"],
+        }
+    )
+    return merged
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="short")
@@ -396,6 +426,13 @@ def main() -> int:
         help="auto: this machine's memory controller; v2 on a v1 machine: in a User-Mode Linux guest",
     )
     parser.add_argument("--guest-memory-mib", type=int, default=2048, help="RAM of that guest (--cgroup v2)")
+    parser.add_argument(
+        "--merge-into",
+        type=Path,
+        metavar="RESULTS",
+        help="replace the --strategies' runs in an earlier result file with this run's (the others are kept): "
+        "re-measures the sidecar after a rule change without re-running the alternatives, which do not use it",
+    )
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     if args.majors:
@@ -424,6 +461,9 @@ def main() -> int:
     from bench.report import render_chart, render_tables  # noqa: PLC0415 (matplotlib: only when drawing)
 
     data = run_profile(args.profile, profile, args.workloads.split(","), args.strategies.split(","))
+    if args.merge_into:
+        data = merge_into(json.loads(args.merge_into.read_text()), data, args.strategies.split(","))
+        out = args.out or args.merge_into
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(render_tables(data))

@@ -68,9 +68,14 @@ def results_block() -> str:
     versions = ", ".join(sorted({r["node"] for r in runs}, key=lambda v: int(v.lstrip("v").split(".")[0])))
     minutes = (data["elapsed_s"] + data.get("reused_elapsed_s", 0)) // 60
     resumed = f", {data['reused_runs']} runs of them before a restart and reused" if data.get("reused_runs") else ""
+    again = "".join(
+        f"; the {', '.join(m['strategies'])} rows measured again on {m['date']} with the current rules "
+        f"({m['elapsed_s'] // 60} minutes, `--merge-into`)"
+        for m in data.get("remeasured", [])
+    )
     return (
         f"Node {versions} on 2 vCPU, 24 GiB, Linux 6.18 x86_64, cgroup v1; `make bench-full`\n"
-        f"({minutes} minutes{resumed}; raw figures in `bench/results/full.json`). Each cell: how the run\n"
+        f"({minutes} minutes{resumed}{again}; raw figures in `bench/results/full.json`). Each cell: how the run\n"
         "ended (`abort` = V8's clean heap-limit abort; `ok` = survived; **HANG** = no progress, at the\n"
         "cgroup limit (`at-limit`, the kernel re-reading evicted pages) or below it (`gc`, V8 stuck\n"
         "collecting); **KILLED** = the kernel's OOM killer) and the peak memory without page cache\n"

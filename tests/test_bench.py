@@ -133,6 +133,28 @@ def test_resume_reuses_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
         bench_run.run_case("leak", "sidecar", major=22, memory_mib=256, param=None, profile=profile)
 
 
+class TestMergeInto:
+    """`--merge-into`: the sidecar re-measured after a rule change, the alternatives kept."""
+
+    @staticmethod
+    def result(strategies: dict[str, str], node: str = "v22.23.3") -> dict[str, Any]:
+        runs = [dict(leak(s, 1024, outcome, 80, 85), node=node) for s, outcome in strategies.items()]
+        return dict(data(runs, [dict(steady(s, 50), node=node) for s in strategies]), sidecar_settings={})
+
+    def test_replaces_only_the_strategies_run_again(self) -> None:
+        earlier = self.result({"node-default": "hang", "sidecar": "kernel_kill"})
+        merged = bench_run.merge_into(earlier, self.result({"sidecar": "v8_abort"}), ["sidecar"])
+        outcomes = sorted((r["strategy"], r["outcome"]) for r in merged["runs"])
+        assert outcomes == [("node-default", "hang"), ("sidecar", "v8_abort")]
+        assert [s["strategy"] for s in merged["steady"]] == ["node-default", "sidecar"]
+        assert merged["remeasured"][0]["strategies"] == ["sidecar"]
+
+    def test_refuses_other_node_versions(self) -> None:
+        earlier = self.result({"node-default": "hang", "sidecar": "kernel_kill"})
+        with pytest.raises(SystemExit, match="Node versions differ"):
+            bench_run.merge_into(earlier, self.result({"sidecar": "v8_abort"}, node="v22.23.5"), ["sidecar"])
+
+
 def test_sidecar_hints(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sidecar is told what a user would tell it: 4 workers + the primary, the Buffers held."""
     assert bench_run.hints_for("cluster", 4) == {"NODE_HEAP_PROCESSES": "5"}
