@@ -221,6 +221,14 @@ class TestYoungGenerationRules:
             "Node 22 picks 4 MiB by itself in 1024 MiB"
         )
 
+    def test_between_powers_of_two(self) -> None:
+        """The README's log-router example, Node 22 with 924 MiB: budget 924 - 40 - ceil(92.4) = 791;
+        3/55 of it is ceil(43.15) = 44 MiB, room for a semi-space of 8 (uses 24; 16 would take 48);
+        791 - 12 - 44 = 735 = 700 + ceil(5 % of 700)."""
+        plan = plan_heap(924, Knobs(), NODE22)
+        assert plan.flags == ("--max-old-space-size=700", "--max-semi-space-size=8")
+        assert plan.young_mib == 44
+
     def test_node_rule_takes_nodes_own_semi_space(self) -> None:
         """Node 24, 1 GiB: Node picks 16 MiB itself (512 / 32); budget 883 - 12 - 48 = 823 = 769 + ceil(7 % of 769)."""
         plan = plan_heap(1024, Knobs(semi_space=NODE), NODE24)
