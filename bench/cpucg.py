@@ -15,15 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.memcg import own_v1_cgroup
+
 CPU_MOUNT = Path("/sys/fs/cgroup/cpu")
 
 
 def own_cpu_cgroup() -> Path:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "cpu" in controllers.split(","):
-            return CPU_MOUNT / path.lstrip("/")
-    raise RuntimeError("no cgroup v1 cpu controller for this process")
+    return own_v1_cgroup("cpu", CPU_MOUNT)
 
 
 def cpu_quota_unavailable_reason() -> str | None:

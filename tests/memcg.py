@@ -52,11 +52,16 @@ def own_memcg_dir() -> Path:
     """Where this process may create memory cgroups (v1: its own memory cgroup; v2: the root)."""
     if _v2():
         return CGROUP_ROOT
+    return own_v1_cgroup("memory", MEMCG_MOUNT)
+
+
+def own_v1_cgroup(controller: str, mount: Path) -> Path:
+    """This process's cgroup v1 directory for `controller`, under that hierarchy's `mount`."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return MEMCG_MOUNT / path.lstrip("/")
-    raise RuntimeError("no cgroup v1 memory controller for this process")
+        if controller in controllers.split(","):
+            return mount / path.lstrip("/")
+    raise RuntimeError(f"no cgroup v1 {controller} controller for this process")
 
 
 def memcg_unavailable_reason() -> str | None:

@@ -8,10 +8,14 @@ file in error messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sidecar.errors import SourceError
 from sidecar.units import decimal
+
+T = TypeVar("T")
 
 # proc(5), /proc/pid/mountinfo, one mount per line:
 #
@@ -67,6 +71,20 @@ class CgroupLine:
     path: str
 
 
+def _parse_lines(text: str, where: str, parse: Callable[[str, str], T], skipped: list[str] | None) -> list[T]:
+    """`parse` of every non-blank line; a malformed one raises, or with `skipped` is recorded there."""
+    parsed = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                parsed.append(parse(line, f"{where} line {number}"))
+            except SourceError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(str(exc))
+    return parsed
+
+
 def parse_mountinfo(
     text: str, *, where: str = "/proc/self/mountinfo", skipped: list[str] | None = None
 ) -> tuple[Mount, ...]:
@@ -75,15 +93,7 @@ def parse_mountinfo(
     With `skipped`, a malformed line is recorded there and passed over instead (the other mounts
     still count); a file without a single good line is an error either way.
     """
-    mounts = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                mounts.append(_parse_mount_line(line, f"{where} line {number}"))
-            except SourceError as exc:
-                if skipped is None:
-                    raise
-                skipped.append(str(exc))
+    mounts = _parse_lines(text, where, _parse_mount_line, skipped)
     if not mounts:
         # Every process sees at least its root mount, so an empty file is not "no mounts".
         raise SourceError(f"{where}: {_shown(text)}: expected at least one mount line (proc(5))")
@@ -129,15 +139,7 @@ def parse_proc_cgroup(
 ) -> tuple[CgroupLine, ...]:
     """Every hierarchy line in /proc/self/cgroup `text`; SourceError naming `where` on a malformed line
     (with `skipped`: recorded there and passed over, as in `parse_mountinfo`)."""
-    lines = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                lines.append(_parse_cgroup_line(line, f"{where} line {number}"))
-            except SourceError as exc:
-                if skipped is None:
-                    raise
-                skipped.append(str(exc))
+    lines = _parse_lines(text, where, _parse_cgroup_line, skipped)
     if not lines:
         # A kernel with cgroups always lists at least the v2 line `0::/...`.
         raise SourceError(
