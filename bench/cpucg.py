@@ -8,14 +8,11 @@ own cpu cgroup (`/proc/self/cgroup`), removed on exit. A process joins it throug
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import time
 import uuid
 from pathlib import Path
 
-from tests.memcg import own_v1_cgroup
+from tests.memcg import kill_and_remove, own_v1_cgroup
 
 CPU_MOUNT = Path("/sys/fs/cgroup/cpu")
 
@@ -51,16 +48,7 @@ class CpuQuota:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for _ in range(50):
-            for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.path.rmdir()
+        kill_and_remove(self.path)
 
     def enter_argv(self) -> list[str]:
         """A prefix that moves the command into this cgroup, then execs it."""

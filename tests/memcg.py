@@ -308,7 +308,7 @@ class MemoryCgroup:
             )
             if now > deadline or stalled:
                 hung = True
-                self._kill_all()  # the whole cgroup: cluster workers too
+                kill_all(self.path)  # the whole cgroup: cluster workers too
                 break
             time.sleep(sample_s)
         proc.wait()
@@ -371,25 +371,32 @@ class MemoryCgroup:
                 proc.kill()
             proc.wait()
 
-    def _kill_all(self) -> None:
-        for pid in (int(p) for p in (self.path / "cgroup.procs").read_text().split()):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
     def destroy(self) -> None:
         """Kill what is left inside (children first) and remove the directories."""
         if not self.path.exists():
             return
         for sub in sorted((p for p in self.path.iterdir() if p.is_dir()), reverse=True):
             MemoryCgroup(None, parent=self.path, name=sub.name).destroy()
-        for _ in range(50):
-            self._kill_all()
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.path.rmdir()
+        kill_and_remove(self.path)
+
+
+def kill_all(cgroup: Path) -> None:
+    """SIGKILL every process in `cgroup`."""
+    for pid in (int(p) for p in (cgroup / "cgroup.procs").read_text().split()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_and_remove(cgroup: Path) -> None:
+    """SIGKILL every process in `cgroup` and remove it, retrying while the kernel still counts them."""
+    for _ in range(50):
+        kill_all(cgroup)
+        try:
+            cgroup.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)
+    cgroup.rmdir()
 
 
 def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
