@@ -99,6 +99,8 @@ def boot(job_dir: Path) -> dict[str, Any]:
         mount("tmpfs", target, "tmpfs", f"mode={mode}")
     mount("hostfs", str(job_dir), "hostfs", str(job_dir))  # after /tmp: it may live there
     job: dict[str, Any] = json.loads((job_dir / "job.json").read_text())
+    for directory in job.get("ro_dirs", []):  # the checkout, when /tmp's tmpfs hid it
+        mount("hostfs", directory, "hostfs", directory, MS_RDONLY)
     for directory in job.get("rw_dirs", []):
         mount("hostfs", directory, "hostfs", directory)
     mount("cgroup2", str(CGROUP), "cgroup2", "nsdelegate")

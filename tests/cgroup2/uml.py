@@ -34,6 +34,8 @@ from typing import BinaryIO
 UML = Path(os.environ.get("NHS_UML", "/usr/bin/linux.uml"))
 GUEST_INIT = Path(__file__).resolve().parent / "guest_init.py"
 GUEST_PYTHON = "/usr/bin/python3"  # PID 1 needs only the standard library
+REPO = GUEST_INIT.parents[2]
+FRESH_IN_GUEST = (Path("/tmp"), Path("/run"), Path("/dev/shm"))  # the guest mounts its own tmpfs there
 BOOT_GRACE_S = 90.0  # boot and power-off, on top of the command's own timeout (a busy host is slow)
 
 
@@ -87,8 +89,9 @@ def run_in_guest(
     """Boot a guest with `memory_mib` of RAM, run `argv` as root in its root cgroup, power it off.
 
     `rw_dirs` are shared read-write at the same path (everything else is the host's `/`, read-only;
-    /tmp is the guest's own). Output is captured, unless `stdout_fd`/`stderr_fd` name a host
-    descriptor to relay it to as it comes. Raises GuestError when the guest did not run the command.
+    /tmp is the guest's own, but for this checkout when it lives there). Output is captured, unless
+    `stdout_fd`/`stderr_fd` name a host descriptor to relay it to as it comes. Raises GuestError
+    when the guest did not run the command.
     """
     reason = uml_unavailable_reason()
     if reason is not None:
@@ -100,6 +103,8 @@ def run_in_guest(
             "env": dict(env),
             "cwd": str(cwd),
             "rw_dirs": [str(Path(d).resolve()) for d in rw_dirs],
+            # A checkout under /tmp (a clone for a quick try) would be hidden by the guest's own /tmp.
+            "ro_dirs": [str(REPO)] if any(REPO.is_relative_to(fresh) for fresh in FRESH_IN_GUEST) else [],
             "timeout_s": timeout_s,
         }
         (job_dir / "job.json").write_text(json.dumps(job))
