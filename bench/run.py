@@ -379,7 +379,8 @@ def merge_into(earlier: dict[str, Any], new: dict[str, Any], strategies: Sequenc
         every = data["runs"] + [run for search in data["steady"] for run in search["runs"]]
         return {run["major"]: run["node"] for run in every}
 
-    mismatch = {m: (v, versions(earlier).get(m)) for m, v in versions(new).items() if versions(earlier).get(m) != v}
+    before = versions(earlier)
+    mismatch = {m: (v, before.get(m)) for m, v in versions(new).items() if before.get(m) != v}
     if mismatch:
         raise SystemExit(f"bench: --merge-into: Node versions differ (new, earlier): {mismatch}")
     if json.loads(json.dumps(new["settings"])) != earlier["settings"]:

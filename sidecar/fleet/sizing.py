@@ -16,11 +16,11 @@ from typing import Any
 
 from sidecar.errors import SettingsError, TargetError
 from sidecar.fleet.wiring import InitContainer
-from sidecar.job.decide import Decision, decide, decide_all
+from sidecar.job.decide import Decision, decide, decide_all, node_version_for
 from sidecar.job.gather import Gathered
 from sidecar.job.settings import Settings, load_settings
 from sidecar.sizing.budget import Budget
-from sidecar.sizing.node_profile import NodeProfile, parse_version, profile_for, version_from_image
+from sidecar.sizing.node_profile import NodeProfile, profile_for
 from sidecar.sizing.nodeopts import HeapPins
 from sidecar.sizing.plan import HeapPlan
 from sidecar.sizing.task import list_containers
@@ -76,10 +76,17 @@ def size_container(definition: TaskDefinition, container: str, *, init: InitCont
     decision = next((d for d in decisions if d.target == container), None) or decide(
         gathered, effective, target=container
     )
-    version = parse_version(effective.node_version) if effective.node_version else version_from_image(target.image)
-    profile = decision.plan.profile if decision.plan is not None else profile_for(version)
+    version, _ = node_version_for(effective, target)
     return Sizing(
-        container, target.defined, decision.budget, decision.plan, decision.pins, profile, version, settings, problem
+        container,
+        target.defined,
+        decision.budget,
+        decision.plan,
+        decision.pins,
+        profile_for(version),
+        version,
+        settings,
+        problem,
     )
 
 

@@ -205,7 +205,7 @@ def decide(
         notices += guess_notices(budget.sidecars, estimates)
     notices += budget.warnings
 
-    version, version_origin = _node_version(settings, target_facts)
+    version, version_origin = node_version_for(settings, target_facts)
     profile = profile_for(version)
     node_options = target_facts.node_options if target_facts else None
     pins = find_heap_pins(node_options)
@@ -326,7 +326,8 @@ def _source_notices(gathered: Gathered) -> list[Notice]:
     return notices
 
 
-def _node_version(settings: Settings, facts: ContainerFacts | None) -> tuple[tuple[int, int | None] | None, str]:
+def node_version_for(settings: Settings, facts: ContainerFacts | None) -> tuple[tuple[int, int | None] | None, str]:
+    """The Node version the plan is for (NODE_HEAP_NODE_VERSION, else the image's tag), and where it came from."""
     if settings.node_version is not None:
         return parse_version(settings.node_version), "NODE_HEAP_NODE_VERSION"
     image = facts.image if facts is not None else None
