@@ -413,7 +413,7 @@ def _copy_tree(name: str, tmp_path: Path) -> Path:
 
 
 class TestNodeStarts:
-    """The file the sidecar writes always lets Node start: below the smallest heap it starts with, no flag."""
+    """The file the sidecar writes always lets Node start: below the smallest heap it starts with, raised to it."""
 
     @pytest.mark.parametrize("major", MAJORS)
     def test_tiny_containers(self, tmp_path: Path, major: int) -> None:
