@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from sidecar.errors import AdoptRefusedError, FleetApiError, SettingsError
 from sidecar.fleet.client import describe_error, make_client
 from sidecar.fleet.rewrite import AdoptOptions, adopt_definition, read_document
-from sidecar.outputs.envfile import write_env_file as write_atomically
+from sidecar.outputs.atomic import write_atomically
 
 
 @dataclass(frozen=True, slots=True)
