@@ -21,6 +21,7 @@ from sidecar.sources.cgroup import CgroupMemory, read_cgroup_memory
 from sidecar.sources.ecs_api import ApiResult, fetch_task_from_api
 from sidecar.sources.meminfo import read_mem_total
 from sidecar.sources.metadata import TaskMetadata, fetch_own_container, fetch_task, make_session
+from sidecar.text import first_line
 
 T = TypeVar("T")
 _PROBLEMS_SHOWN = 5  # a report names this many failed fields, then counts the rest
@@ -154,7 +155,7 @@ def _read_api(
         name="ecs-api",
     )
     if step.error is not None:
-        errors = (f"unexpected {type(step.error).__name__}: {_first_line(step.error)}",)
+        errors = (f"unexpected {type(step.error).__name__}: {first_line(step.error)}",)
         return None, SourceReport(source, "failed", errors[0], _ms(started))
     if step.finished:
         assert step.value is not None
@@ -215,7 +216,7 @@ def _value(step: Bounded[T], what: str, deadline: Deadline, failed: list[str]) -
     elif isinstance(step.error, SourceError):
         failed.append(str(step.error))
     else:
-        failed.append(f"{what}: unexpected {type(step.error).__name__}: {_first_line(step.error)}")
+        failed.append(f"{what}: unexpected {type(step.error).__name__}: {first_line(step.error)}")
     return None
 
 
@@ -231,11 +232,6 @@ def _too_late(source: str, what: str, deadline: Deadline) -> SourceReport:
 
 def _late(deadline: Deadline) -> str:
     return f"no answer before the deadline (NODE_HEAP_DEADLINE_S={deadline.seconds:g})"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines() or [""]
-    return lines[0][:300]
 
 
 def _ms(started: float) -> int:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sidecar.errors import SettingsError
 from sidecar.outputs.log import LogFormat
 from sidecar.sizing.plan import YoungRule
+from sidecar.text import shown
 from sidecar.units import PLAUSIBLE_MAX_MIB
 
 
@@ -406,7 +407,7 @@ def load_settings(
         try:
             values[var.field] = var.convert(raw)
         except _Invalid as error:
-            problems.append(f"{source}={_shown(raw)}: expected {error.expected}")
+            problems.append(f"{source}={shown(raw, 120)}: expected {error.expected}")
             invalid.add(var.field)
 
     low, high = values.get("min_mib"), values.get("max_mib")
@@ -423,7 +424,7 @@ def load_settings(
     if check_env_file and isinstance(env_file, Path):
         problem = _env_file_problem(env_file)
         if problem:
-            problems.append(f"{sources['env_file']}={_shown(str(env_file))}: {problem}")
+            problems.append(f"{sources['env_file']}={shown(str(env_file), 120)}: {problem}")
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
@@ -435,20 +436,14 @@ def _env_file_problem(path: Path) -> str | None:
         return "expected a file path, not a directory"
     try:
         if not directory.is_dir():
-            return f"expected its directory {_shown(str(directory))} to exist"
+            return f"expected its directory {shown(str(directory), 120)} to exist"
         if not os.access(directory, os.W_OK | os.X_OK):
-            return f"expected its directory {_shown(str(directory))} to be writable"
+            return f"expected its directory {shown(str(directory), 120)} to be writable"
         if path.is_dir():
             return "expected a file path, not a directory"
     except OSError as exc:  # e.g. a name longer than NAME_MAX
         return f"expected a usable file path ({exc.strerror or exc})"
     return None
-
-
-def _shown(value: str) -> str:
-    """`repr(value)`, cut to 120 characters: a message quotes the input, it does not carry it."""
-    text = repr(value)
-    return text if len(text) <= 120 else f"{text[:117]}..."
 
 
 def render_settings_table() -> str:

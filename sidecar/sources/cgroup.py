@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from sidecar.errors import SourceError
 from sidecar.sources.mountinfo import CgroupLine, Mount, parse_mountinfo, parse_proc_cgroup
+from sidecar.text import shown
 from sidecar.units import PLAUSIBLE_MAX_BYTES, decimal
 
 # v1 reads back "unlimited" as PAGE_COUNTER_MAX * PAGE_SIZE, i.e. LONG_MAX rounded down to the page
@@ -55,7 +56,7 @@ def parse_v1_limit(text: str, *, where: str) -> int:
     """A v1 byte count such as `memory.limit_in_bytes`; unlimited is a (huge) number, not a word."""
     value = decimal(text.strip())
     if value is None:
-        raise SourceError(f"{where}: {_shown(text)}: expected a byte count")
+        raise SourceError(f"{where}: {shown(text)}: expected a byte count")
     return value
 
 
@@ -65,7 +66,7 @@ def parse_v2_limit(text: str, *, where: str) -> int | None:
         return None
     value = decimal(text.strip())
     if value is None:
-        raise SourceError(f"{where}: {_shown(text)}: expected a byte count or 'max'")
+        raise SourceError(f"{where}: {shown(text)}: expected a byte count or 'max'")
     return value
 
 
@@ -79,19 +80,13 @@ def parse_memory_stat(text: str, *, where: str, skipped: list[str] | None = None
         key, _, raw = line.partition(" ")
         value = decimal(raw)
         if not key or value is None:
-            problem = f"{where} line {number}: {_shown(line)}: expected '<key> <integer>'"
+            problem = f"{where} line {number}: {shown(line)}: expected '<key> <integer>'"
             if skipped is None:
                 raise SourceError(problem)
             skipped.append(problem)
             continue
         stat[key] = value
     return stat
-
-
-def _shown(text: str) -> str:
-    """`repr(text)`, cut to 80 characters: a message quotes the input, it does not carry it."""
-    shown = repr(text)
-    return shown if len(shown) <= 80 else f"{shown[:77]}..."
 
 
 def read_cgroup_memory(

@@ -17,6 +17,7 @@ from typing import Any
 
 from sidecar.deadline import Deadline
 from sidecar.errors import SourceError
+from sidecar.text import first_line, shown
 from sidecar.units import PLAUSIBLE_MAX_MIB, decimal
 
 CONNECT_TIMEOUT_S = 2.0
@@ -123,7 +124,7 @@ def fetch_task_from_api(
             ),
         )
     except (botocore.exceptions.BotoCoreError, ValueError) as exc:  # a bad region or endpoint URL
-        return ApiResult(None, None, (), skipped=f"ECS client could not be created: {_first_line(exc)}")
+        return ApiResult(None, None, (), skipped=f"ECS client could not be created: {first_line(exc)}")
     errors: list[str] = []
     described: TaskDescription | None = None
     definition: TaskDefinition | None = None
@@ -165,8 +166,8 @@ def parse_describe_tasks(response: Any, task_arn: str) -> TaskDescription:
     task = next((t for t in tasks if isinstance(t, dict) and t.get("taskArn") == task_arn), None)
     if task is None:
         failures = response.get("failures") if isinstance(response, dict) else None
-        reason = f" (failures: {_shown(failures, 300)})" if failures else ""
-        raise SourceError(f"DescribeTasks: task {_shown(task_arn, 300)} not in the answer{reason}")
+        reason = f" (failures: {shown(failures, 300)})" if failures else ""
+        raise SourceError(f"DescribeTasks: task {shown(task_arn, 300)} not in the answer{reason}")
     problems: list[str] = []
     overrides: dict[str, dict[str, Any]] = {}
     for item in _list(task.get("overrides") or {}, "containerOverrides", "DescribeTasks overrides", problems):
@@ -253,10 +254,10 @@ def _mib(value: Any, where: str, problems: list[str]) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         number = value
     if number is None:
-        problems.append(f"{where}={_shown(value)}: expected a whole number of MiB")
+        problems.append(f"{where}={shown(value)}: expected a whole number of MiB")
         return None
     if number > PLAUSIBLE_MAX_MIB:
-        problems.append(f"{where}={_shown(value)}: implausible, expected at most {PLAUSIBLE_MAX_MIB} MiB")
+        problems.append(f"{where}={shown(value)}: implausible, expected at most {PLAUSIBLE_MAX_MIB} MiB")
         return None
     return number or None
 
@@ -265,7 +266,7 @@ def _node_options(environment: Any, where: str, problems: list[str]) -> str | No
     if not environment:
         return None
     if not isinstance(environment, list):
-        problems.append(f"{where}.environment={_shown(environment)}: expected a list")
+        problems.append(f"{where}.environment={shown(environment)}: expected a list")
         return None
     for pair in environment:
         if isinstance(pair, dict) and pair.get("name") == "NODE_OPTIONS":
@@ -280,7 +281,7 @@ def _list(doc: Any, key: str, where: str, problems: list[str]) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.append(f"{where}.{key}={_shown(value)}: expected a list")
+        problems.append(f"{where}.{key}={shown(value)}: expected a list")
         return []
     return value
 
@@ -290,7 +291,7 @@ def _get(doc: Any, key: str, kind: type, where: str) -> Any:
         raise SourceError(f"{where}: expected an object, got {type(doc).__name__}")
     value = doc.get(key)
     if value is not None and not isinstance(value, kind):
-        raise SourceError(f"{where}.{key}={_shown(value)}: expected a {kind.__name__}")
+        raise SourceError(f"{where}.{key}={shown(value)}: expected a {kind.__name__}")
     return value
 
 
@@ -304,21 +305,10 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _shown(value: Any, limit: int = 80) -> str:
-    """`repr(value)`, cut to `limit` characters: a message quotes the input, it does not carry it."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _describe(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and isinstance(response.get("Error"), dict):
         error = response["Error"]
         message = (str(error.get("Message") or "").splitlines() or [""])[0]
         return f"{error.get('Code', 'Error')}: {message[:300]}"
-    return f"{type(exc).__name__}: {_first_line(exc)}"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines() or [""]
-    return lines[0][:300]
+    return f"{type(exc).__name__}: {first_line(exc)}"

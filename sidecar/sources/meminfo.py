@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from sidecar.errors import SourceError
+from sidecar.text import shown
 from sidecar.units import MAX_DIGITS, PLAUSIBLE_MAX_BYTES
 
 _MEM_TOTAL = re.compile(rf"MemTotal:\s+([0-9]{{1,{MAX_DIGITS}}}) kB")
@@ -29,10 +30,10 @@ def parse_meminfo(text: str, *, where: str = "/proc/meminfo") -> int:
         match = _MEM_TOTAL.fullmatch(line.rstrip())
         value = int(match.group(1)) * _KIB if match else 0
         if value == 0:
-            raise SourceError(f"{where} line {number}: {_shown(line)}: expected 'MemTotal: <positive integer> kB'")
+            raise SourceError(f"{where} line {number}: {shown(line)}: expected 'MemTotal: <positive integer> kB'")
         if value > PLAUSIBLE_MAX_BYTES:
             raise SourceError(
-                f"{where} line {number}: {_shown(line)}: implausible, expected at most {PLAUSIBLE_MAX_BYTES // _KIB} kB"
+                f"{where} line {number}: {shown(line)}: implausible, expected at most {PLAUSIBLE_MAX_BYTES // _KIB} kB"
             )
         return value
     raise SourceError(f"{where}: no MemTotal line; expected 'MemTotal: <positive integer> kB'")
@@ -47,8 +48,3 @@ def read_mem_total(proc_root: Path = Path("/proc")) -> int:
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return parse_meminfo(data.decode("ascii", errors="replace"), where=str(path))
-
-
-def _shown(text: str) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= 80 else f"{shown[:77]}..."

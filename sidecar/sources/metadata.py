@@ -26,6 +26,7 @@ from urllib3.util.retry import Retry
 
 from sidecar.deadline import Deadline
 from sidecar.errors import SourceError
+from sidecar.text import first_line, shown
 from sidecar.units import PLAUSIBLE_MAX_MIB
 
 CONNECT_TIMEOUT_S = 1.0
@@ -133,13 +134,13 @@ def fetch_json(session: urllib3.PoolManager, url: str, deadline: Deadline | None
         finally:
             resp.release_conn()
     except urllib3.exceptions.HTTPError as exc:
-        raise SourceError(f"GET {url}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise SourceError(f"GET {url}: {type(exc).__name__}: {first_line(exc)}") from None
     try:
         return json.loads(body)
     except RecursionError:
         raise SourceError(f"GET {url}: body is JSON nested too deeply to read") from None
     except ValueError as exc:  # also UnicodeDecodeError, and integers longer than Python's 4300 digits
-        raise SourceError(f"GET {url}: body is not JSON ({_first_line(exc)})") from None
+        raise SourceError(f"GET {url}: body is not JSON ({first_line(exc)})") from None
 
 
 def fetch_task(uri: str, session: urllib3.PoolManager, deadline: Deadline | None = None) -> TaskMetadata:
@@ -180,12 +181,12 @@ def parse_task(doc: Any, url: str = "task") -> TaskMetadata:
     problems: list[str] = []
     task_arn = doc.get("TaskARN")
     if not isinstance(task_arn, str) or not task_arn:
-        problems.append(f"{url}: TaskARN={_shown(task_arn)}: expected a task ARN")
+        problems.append(f"{url}: TaskARN={shown(task_arn)}: expected a task ARN")
         task_arn = None
     containers: list[ContainerMetadata] = []
     listed = doc.get("Containers", [])
     if not isinstance(listed, list):
-        problems.append(f"{url}: Containers={_shown(listed)}: expected a list")
+        problems.append(f"{url}: Containers={shown(listed)}: expected a list")
         listed = []
     for index, item in enumerate(listed):
         container = parse_container(item, f"{url} Containers[{index}]", problems)
@@ -220,7 +221,7 @@ def parse_container(
         return None
     name = doc.get("Name")
     if not isinstance(name, str) or not name:
-        problems.append(f"{url}: Name={_shown(name)}: expected a container name")
+        problems.append(f"{url}: Name={shown(name)}: expected a container name")
         return None
     return ContainerMetadata(
         name=name,
@@ -238,7 +239,7 @@ def _limit_mib(doc: dict[str, Any], url: str, label: str, problems: list[str]) -
     if limits is None:
         return None
     if not isinstance(limits, dict):
-        problems.append(f"{url}: Limits={_shown(limits)}: expected an object")
+        problems.append(f"{url}: Limits={shown(limits)}: expected an object")
         return None
     value = limits.get("Memory")
     if value is None:
@@ -247,10 +248,10 @@ def _limit_mib(doc: dict[str, Any], url: str, label: str, problems: list[str]) -
     if isinstance(mib, float) and mib.is_integer():  # False for NaN and +-Infinity, which json.loads accepts
         mib = int(mib)
     if isinstance(mib, bool) or not isinstance(mib, int) or mib < 0:
-        problems.append(f"{url}: {label}={_shown(value)}: expected a whole number of MiB")
+        problems.append(f"{url}: {label}={shown(value)}: expected a whole number of MiB")
         return None
     if mib > PLAUSIBLE_MAX_MIB:
-        problems.append(f"{url}: {label}={_shown(value)}: implausible, expected at most {PLAUSIBLE_MAX_MIB} MiB")
+        problems.append(f"{url}: {label}={shown(value)}: implausible, expected at most {PLAUSIBLE_MAX_MIB} MiB")
         return None
     return mib or None  # absent or 0 both mean "no hard limit"
 
@@ -272,7 +273,7 @@ def _cpu(doc: dict[str, Any], url: str, label: str, problems: list[str], *, whol
         if float(value).is_integer():
             return int(value) or None
     expected = "a whole number of CPU units" if whole else "a number of vCPUs"
-    problems.append(f"{url}: {label}={_shown(value)}: expected {expected}")
+    problems.append(f"{url}: {label}={shown(value)}: expected {expected}")
     return None
 
 
@@ -283,17 +284,6 @@ def _str(doc: dict[str, Any], key: str, url: str, problems: list[str]) -> str | 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)[:64]  # Revision has been seen as a number in third-party stand-ins
     if not isinstance(value, str):
-        problems.append(f"{url}: {key}={_shown(value)}: expected a string")
+        problems.append(f"{url}: {key}={shown(value)}: expected a string")
         return None
     return value
-
-
-def _shown(value: Any) -> str:
-    """`repr(value)`, cut to 80 characters: a message quotes the input, it does not carry it."""
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sidecar.errors import SourceError
+from sidecar.text import shown
 from sidecar.units import decimal
 
 T = TypeVar("T")
@@ -96,7 +97,7 @@ def parse_mountinfo(
     mounts = _parse_lines(text, where, _parse_mount_line, skipped)
     if not mounts:
         # Every process sees at least its root mount, so an empty file is not "no mounts".
-        raise SourceError(f"{where}: {_shown(text)}: expected at least one mount line (proc(5))")
+        raise SourceError(f"{where}: {shown(text, 120)}: expected at least one mount line (proc(5))")
     return tuple(mounts)
 
 
@@ -104,24 +105,24 @@ def _parse_mount_line(line: str, where: str) -> Mount:
     before, separator, after = line.partition(_MI_SEPARATOR)
     if not separator:
         raise SourceError(
-            f"{where}: {_shown(line)}: expected ' - ' between the optional fields and the filesystem type"
+            f"{where}: {shown(line, 120)}: expected ' - ' between the optional fields and the filesystem type"
         )
     fields = before.split(" ")
     if len(fields) < _MI_MIN_FIELDS_BEFORE_SEPARATOR:
         raise SourceError(
-            f"{where}: {_shown(line)}: expected at least {_MI_MIN_FIELDS_BEFORE_SEPARATOR} fields before ' - ', "
+            f"{where}: {shown(line, 120)}: expected at least {_MI_MIN_FIELDS_BEFORE_SEPARATOR} fields before ' - ', "
             f"found {len(fields)}"
         )
     # A single space separates fields, so an empty mount source (`- tmpfs  rw`) stays a field.
     tail = after.split(" ", _MI_FIELDS_AFTER_SEPARATOR - 1)
     if len(tail) < _MI_FIELDS_AFTER_SEPARATOR:
         raise SourceError(
-            f"{where}: {_shown(line)}: expected filesystem type, source and super options after ' - ', "
+            f"{where}: {shown(line, 120)}: expected filesystem type, source and super options after ' - ', "
             f"found {len(tail)} field{'s' if len(tail) != 1 else ''}"
         )
     mount_id, parent_id = decimal(fields[_MI_MOUNT_ID]), decimal(fields[_MI_PARENT_ID])
     if mount_id is None or parent_id is None:
-        raise SourceError(f"{where}: {_shown(line)}: expected numeric mount and parent IDs")
+        raise SourceError(f"{where}: {shown(line, 120)}: expected numeric mount and parent IDs")
     return Mount(
         mount_id=mount_id,
         parent_id=parent_id,
@@ -143,7 +144,7 @@ def parse_proc_cgroup(
     if not lines:
         # A kernel with cgroups always lists at least the v2 line `0::/...`.
         raise SourceError(
-            f"{where}: {_shown(text)}: expected at least one 'hierarchy-ID:controller-list:cgroup-path' line"
+            f"{where}: {shown(text, 120)}: expected at least one 'hierarchy-ID:controller-list:cgroup-path' line"
         )
     return tuple(lines)
 
@@ -152,23 +153,17 @@ def _parse_cgroup_line(line: str, where: str) -> CgroupLine:
     fields = line.split(":", _CG_FIELD_COUNT - 1)
     expected = "expected 'hierarchy-ID:controller-list:cgroup-path' (cgroups(7))"
     if len(fields) != _CG_FIELD_COUNT or not fields[2].startswith("/"):
-        raise SourceError(f"{where}: {_shown(line)}: {expected}")
+        raise SourceError(f"{where}: {shown(line, 120)}: {expected}")
     hierarchy, controllers, path = fields
     hierarchy_id = decimal(hierarchy)
     if hierarchy_id is None:
-        raise SourceError(f"{where}: {_shown(line)}: {expected}")
+        raise SourceError(f"{where}: {shown(line, 120)}: {expected}")
     return CgroupLine(
         hierarchy_id=hierarchy_id,
         # `name=systemd` is a named hierarchy with no controller; it is kept as written.
         controllers=tuple(controllers.split(",")) if controllers else (),
         path=path,
     )
-
-
-def _shown(text: str) -> str:
-    """`repr(text)`, cut to 120 characters: a message quotes the input, it does not carry it."""
-    shown = repr(text)
-    return shown if len(shown) <= 120 else f"{shown[:117]}..."
 
 
 def _unescape(field: str) -> str:
