@@ -22,9 +22,9 @@ from sidecar import __version__
 from sidecar.errors import SettingsError, SidecarError
 from sidecar.fleet import commands as fleet
 from sidecar.job.run import explain, report_bug, run, say
-from sidecar.job.settings import VARS, load_settings
 from sidecar.outputs import log
 from sidecar.outputs.log import LogFormat
+from sidecar.settings import VARS, load_settings
 
 COMMANDS = ("run", "explain", "emulate", *fleet.COMMANDS)
 

@@ -16,8 +16,8 @@ from bench import report_service
 from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from bench.startup import render_table as render_startup_table
-from sidecar.job.settings import render_settings_table
-from sidecar.sizing.siblings import render_catalogue_table
+from sidecar.settings import render_settings_table
+from sidecar.sizing.footprints import render_catalogue_table
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar.cli import main
-from sidecar.job.settings import VARS
+from sidecar.settings import VARS
 from sidecar.sizing.node_profile import profile_for
 from tests.runs import Result
 from tests.servers import EcsJsonStub, Reply, TmdsStub, ecs_payload

@@ -1,4 +1,4 @@
-"""Tests for sidecar.job.settings: the environment (and CLI flags) read into one validated Settings value.
+"""Tests for sidecar.settings: the environment (and CLI flags) read into one validated Settings value.
 
 Every test passes the environment as a dict (no test touches os.environ). Expected values and
 messages are written out by hand from the declaration in `VARS` and the message format in STYLE.md
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.errors import SettingsError
-from sidecar.job.settings import (
+from sidecar.outputs.log import LogFormat
+from sidecar.settings import (
     VARS,
     EcsApi,
     OnError,
@@ -21,7 +22,6 @@ from sidecar.job.settings import (
     load_settings,
     render_settings_table,
 )
-from sidecar.outputs.log import LogFormat
 from sidecar.sizing.plan import YoungRule
 
 DEFAULTS = Settings(

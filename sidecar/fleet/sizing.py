@@ -18,7 +18,7 @@ from sidecar.errors import SettingsError, TargetError
 from sidecar.fleet.wiring import InitContainer
 from sidecar.job.decide import Decision, decide, decide_all, node_version_for
 from sidecar.job.gather import Gathered
-from sidecar.job.settings import Settings, load_settings
+from sidecar.settings import Settings, load_settings
 from sidecar.sizing.budget import Budget
 from sidecar.sizing.node_profile import NodeProfile, profile_for
 from sidecar.sizing.nodeopts import HeapPins

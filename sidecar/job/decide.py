@@ -16,8 +16,8 @@ from pathlib import Path
 from sidecar import __version__
 from sidecar.errors import NoLimitError, PinError, TooSmallError
 from sidecar.job.gather import Gathered, SourceReport
-from sidecar.job.settings import OnError, Settings
 from sidecar.outputs.envfile import render_env_file
+from sidecar.settings import OnError, Settings
 from sidecar.sizing.budget import Budget, choose_budget, collect_candidates, explicit_budget
 from sidecar.sizing.candidates import Notice
 from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image

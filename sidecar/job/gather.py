@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sidecar.deadline import Background, Bounded, Deadline, within
 from sidecar.errors import SourceError
-from sidecar.job.settings import EcsApi, Settings
+from sidecar.settings import EcsApi, Settings
 from sidecar.sources.cgroup import CgroupMemory, read_cgroup_memory
 from sidecar.sources.ecs_api import ApiResult, fetch_task_from_api
 from sidecar.sources.meminfo import read_mem_total

@@ -17,10 +17,10 @@ from sidecar.errors import SidecarError
 from sidecar.job.decide import check_policy, decide_all
 from sidecar.job.gather import gather
 from sidecar.job.report import decision_record, emf_members, render_explain
-from sidecar.job.settings import VARS, Settings
 from sidecar.outputs import log
 from sidecar.outputs.envfile import write_env_file
 from sidecar.outputs.log import one_line
+from sidecar.settings import VARS, Settings
 
 
 def run(settings: Settings, stdout: TextIO) -> int:

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from sidecar.errors import TargetError
-from sidecar.sizing.siblings import find_footprint, is_service_connect_proxy
+from sidecar.sizing.footprints import find_footprint, is_service_connect_proxy
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
