@@ -93,7 +93,7 @@ def main(
         if args.command in fleet.COMMANDS:
             return fleet.main(args, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty())
         flags = {var.field: getattr(args, var.field) for var in VARS}
-        settings = load_settings(environ, flags, check_env_file=args.command == "run")
+        settings = load_settings(environ, flags)
     except SettingsError as exc:
         return _fail(exc, _log_format(environ, flags), stdout)
     except Exception as exc:  # a bug before the job could start: still one event and one line
@@ -121,7 +121,11 @@ def _emulate(args: argparse.Namespace, environ: Mapping[str, str], stdout: TextI
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if command:
         task_env = emulate.container_environment(definition, emulated.container["Name"])
-        return emulate.run_command(emulated, command, environ, task_environment=task_env, port=args.port)
+        try:
+            return emulate.run_command(emulated, command, environ, task_environment=task_env, port=args.port)
+        except emulate.CommandError as exc:
+            say(str(exc))
+            return exc.exit_code
     with emulate.Emulator(emulated, port=args.port) as endpoint:
         stdout.write(f"ECS_CONTAINER_METADATA_URI_V4={endpoint.uri}\n")
         stdout.flush()

@@ -11,6 +11,7 @@ a RegisterTaskDefinition document such as task-definition.json:
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import threading
@@ -21,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sidecar.errors import SettingsError
+from sidecar.errors import SettingsError, SidecarError
+from sidecar.text import shown
 
 ACCOUNT = "123456789012"
 WAITS_FOR_EXIT = ("SUCCESS", "COMPLETE")
@@ -197,7 +199,18 @@ def run_command(
     (which wins, e.g. a local NODE_HEAP_ENV_FILE), and ECS_CONTAINER_METADATA_URI_V4 pointing here."""
     with Emulator(emulated, port=port) as endpoint:
         env = {**(task_environment or {}), **environ, "ECS_CONTAINER_METADATA_URI_V4": endpoint.uri}
-        return subprocess.run(list(command), env=env, check=False).returncode
+        try:
+            return subprocess.run(list(command), env=env, check=False).returncode
+        except OSError as exc:  # not found, not executable: the shell's own exit codes
+            raise CommandError(f"emulate: cannot run {shown(command[0])}: {exc.strerror or exc}", exc.errno) from None
+
+
+class CommandError(SidecarError):
+    """`emulate -- COMMAND` could not start COMMAND; exit 127 (not found) or 126 (not executable), as a shell."""
+
+    def __init__(self, message: str, errno_code: int | None) -> None:
+        super().__init__(message)
+        self.exit_code = 127 if errno_code == errno.ENOENT else 126
 
 
 def _int(value: Any) -> int | None:

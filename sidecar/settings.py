@@ -6,8 +6,8 @@ configuration table, so they cannot drift apart. Every bad value is reported at 
 
 from __future__ import annotations
 
+import difflib
 import enum
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sidecar.errors import SettingsError
+from sidecar.notices import Notice
 from sidecar.outputs.log import LogFormat
 from sidecar.sizing.plan import YoungRule
 from sidecar.text import shown
@@ -40,6 +41,7 @@ class Settings:
     memory_mib: int | None
     processes: int
     reserve_mib: int
+    tmpfs_mib: tuple[tuple[str, int], ...]
     sibling_mib: tuple[tuple[str, int], ...]
     sibling_default_mib: int
     headroom_ratio: float
@@ -55,6 +57,7 @@ class Settings:
     proc_root: Path
     log_format: LogFormat
     deadline_s: float = 5.0
+    warnings: tuple[Notice, ...] = ()  # what is wrong but not fatal (an unknown NODE_HEAP_* name in open mode)
 
 
 class _Invalid(ValueError):
@@ -119,18 +122,18 @@ def _choice(enum_cls: type[enum.Enum]) -> Callable[[str], Any]:
     return convert
 
 
-MAX_SEMI_SPACE_MIB = 1024
+SEMI_SPACE_SETTING_MAX_MIB = 1024
 
 
 def _semi_space(raw: str) -> YoungRule | int:
     text = raw.strip().lower()
-    if re.fullmatch(r"[0-9]{1,4}", text) and 1 <= int(text) <= MAX_SEMI_SPACE_MIB:
+    if re.fullmatch(r"[0-9]{1,4}", text) and 1 <= int(text) <= SEMI_SPACE_SETTING_MAX_MIB:
         return int(text)
     try:
         return YoungRule(text)
     except ValueError:
         names = ", ".join(rule.value for rule in YoungRule)
-        raise _Invalid(f"one of {names}, or a semi-space in MiB from 1 to {MAX_SEMI_SPACE_MIB}") from None
+        raise _Invalid(f"one of {names}, or a semi-space in MiB from 1 to {SEMI_SPACE_SETTING_MAX_MIB}") from None
 
 
 def _metadata_uri(raw: str) -> str:
@@ -174,6 +177,22 @@ def _sibling_mib(raw: str) -> tuple[tuple[str, int], ...]:
         if name in pairs:
             raise _Invalid(f"{expected}, each name once ({name!r} appears twice)")
         pairs[name] = value
+    return tuple(pairs.items())
+
+
+def _tmpfs_mib(raw: str) -> tuple[tuple[str, int], ...]:
+    # `/tmp=256,/run=16`: tmpfs mount points of the Node container and their sizes in MiB.
+    expected = "path=MiB pairs separated by commas, e.g. /tmp=256,/dev/shm=64"
+    pairs: dict[str, int] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        match = re.fullmatch(r"(/[A-Za-z0-9._/-]{0,255})\s*=\s*([0-9]{1,12})", item)
+        if match is None or int(match.group(2)) > MAX_MIB:
+            raise _Invalid(f"{expected} ({item!r} is not one)")
+        if match.group(1) in pairs:
+            raise _Invalid(f"{expected}, each path once ({match.group(1)!r} appears twice)")
+        pairs[match.group(1)] = int(match.group(2))
     return tuple(pairs.items())
 
 
@@ -227,8 +246,9 @@ VARS: tuple[Var, ...] = (
         None,
         _container_names,
         "Name of the Node container in the task definition. Unset: the only other container of the task "
-        "(not guessed on EC2 without the task definition). Several Node containers (`web,worker`): each gets "
-        "its own budget and env file, `node-heap.<name>.env` beside `NODE_HEAP_ENV_FILE`.",
+        "beside known sidecars (not guessed on EC2 without the task definition). A name the task does not "
+        "have exits 3. Several Node containers (`web,worker`): each gets its own budget and env file, "
+        "`<name>` inserted before the extension of `NODE_HEAP_ENV_FILE` (`/shared/node-heap.web.env`).",
     ),
     Var(
         "env_file",
@@ -258,6 +278,15 @@ VARS: tuple[Var, ...] = (
         "0",
         _int(0),
         "Off-heap memory the app needs beyond Node's own overhead (Buffers, native addons), in MiB.",
+    ),
+    Var(
+        "tmpfs_mib",
+        "NODE_HEAP_TMPFS_MIB",
+        "",
+        _tmpfs_mib,
+        "tmpfs mounts of the Node container and their sizes in MiB (`/tmp=256`): files there are charged to "
+        "its memory, so they are kept back from the heap. Read from the task definition when the ECS API "
+        "answers; `adopt` writes this from the same definition for when it does not.",
     ),
     Var(
         "sibling_mib",
@@ -379,13 +408,11 @@ VARS: tuple[Var, ...] = (
 def load_settings(
     environ: Mapping[str, str],
     flags: Mapping[str, str | None] | None = None,
-    *,
-    check_env_file: bool = True,
 ) -> Settings:
     """Validate the environment (flags win over it) into Settings, or raise one SettingsError.
 
-    `flags` maps a field name to the raw text given on the command line.
-    `check_env_file` is off for read-only commands (`explain`), which write nothing.
+    `flags` maps a field name to the raw text given on the command line. Whether the env file's
+    directory exists and is writable is the output step's question (sidecar/outputs/atomic.py, exit 6).
     """
     flags = flags or {}
     values: dict[str, Any] = {}
@@ -421,29 +448,40 @@ def load_settings(
     elif isinstance(low, int) and "max_mib" in invalid and "(default)" not in sources["min_mib"]:
         problems.append(f"{sources['min_mib']}={low}: not checked against NODE_HEAP_MAX_MIB, which is invalid")
     env_file = values.get("env_file")
-    if check_env_file and isinstance(env_file, Path):
-        problem = _env_file_problem(env_file)
-        if problem:
-            problems.append(f"{sources['env_file']}={shown(str(env_file), 120)}: {problem}")
+    if isinstance(env_file, Path) and env_file.name in ("", ".", ".."):
+        problems.append(f"{sources['env_file']}={shown(str(env_file), 120)}: expected a file path, not a directory")
+    warnings: list[Notice] = []
+    for name, closest in unknown_settings(environ):
+        text = f"{name} is not a setting of node-heap-sidecar" + (f" (did you mean {closest}?)" if closest else "")
+        if values.get("on_error") is OnError.CLOSED:
+            problems.append(f"{text}; NODE_HEAP_ON_ERROR=closed refuses unknown settings")
+        else:
+            warnings.append(Notice("setting_unknown", f"{text}: ignored"))
     if problems:
         raise SettingsError(problems)
-    return Settings(**values)
+    return Settings(**values, warnings=tuple(warnings))
 
 
-def _env_file_problem(path: Path) -> str | None:
-    directory = path.parent
-    if path.name in ("", ".", ".."):
-        return "expected a file path, not a directory"
-    try:
-        if not directory.is_dir():
-            return f"expected its directory {shown(str(directory), 120)} to exist"
-        if not os.access(directory, os.W_OK | os.X_OK):
-            return f"expected its directory {shown(str(directory), 120)} to be writable"
-        if path.is_dir():
-            return "expected a file path, not a directory"
-    except OSError as exc:  # e.g. a name longer than NAME_MAX
-        return f"expected a usable file path ({exc.strerror or exc})"
-    return None
+# Names the env file itself sets for Node (outputs/envfile.py): not settings, but not mistakes either.
+WRITTEN_BY_THE_SIDECAR = ("NODE_HEAP_OPTIONS", "NODE_HEAP_SH")
+SETTING_PREFIX = "NODE_HEAP_"
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each NODE_HEAP_* name in `environ` that is no setting, with the closest setting's name (or None).
+
+    A misspelt name would otherwise be ignored in silence: `NODE_HEAP_PROCESS=4` leaves every cluster
+    worker the whole single-process heap. The init job, `adopt --set` and `audit` all check with this.
+    """
+    known = [var.env for var in VARS if var.env.startswith(SETTING_PREFIX)]
+    found = []
+    for name in sorted(environ):
+        if name.startswith(SETTING_PREFIX) and name not in known and name not in WRITTEN_BY_THE_SIDECAR:
+            # Compared without the common prefix, which would make every name look alike.
+            suffixes = [k.removeprefix(SETTING_PREFIX) for k in known]
+            closest = difflib.get_close_matches(name.removeprefix(SETTING_PREFIX), suffixes, n=1, cutoff=0.6)
+            found.append((name, SETTING_PREFIX + closest[0] if closest else None))
+    return found
 
 
 def render_settings_table() -> str:

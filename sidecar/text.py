@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sidecar.units import MIB
+
 QUOTE_LIMIT = 80
 LINE_LIMIT = 300
 
@@ -28,6 +30,15 @@ def first_line(exc: BaseException | str, limit: int = LINE_LIMIT) -> str:
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """`1 isolate`, `2 isolates`."""
     return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+def size_text(value_bytes: int | None, *, none: str = "unlimited") -> str:
+    """`512 MiB`, `1.5 MiB` for a figure that is not whole MiB, or `none` for a missing one."""
+    if value_bytes is None:
+        return none
+    if value_bytes % MIB == 0:
+        return f"{value_bytes // MIB} MiB"
+    return f"{value_bytes / MIB:.1f} MiB"
 
 
 def mib_text(value_mib: int | None, *, none: str = "unknown") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -13,7 +13,9 @@ import pytest
 from sidecar.fleet.assess import node_default_old_space_mib
 from sidecar.fleet.evidence import Exit, classify_task, collect_evidence
 from sidecar.fleet.recognize import cluster_hints, recognize
-from sidecar.fleet.wiring import check_wiring, env_file_for, env_file_too_old, parse_targets
+from sidecar.fleet.wiring import check_wiring
+from sidecar.outputs.envfile import Reads, env_file_too_old
+from sidecar.sizing.decide import env_file_for
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED: dict[str, Any] = json.loads((REPO / "task-definition.json").read_text())
@@ -71,7 +73,7 @@ class TestWiring:
         wiring = check_wiring(shipped_containers(), "app")
         assert (wiring.correct, wiring.mode, wiring.env_file, wiring.advice) == (
             True,
-            "sh",
+            Reads.SH,
             "/shared/node-heap.env",
             (),
         )
@@ -104,7 +106,8 @@ class TestWiring:
             ),
             (
                 lambda init, app: init.update(environment=[{"name": "NODE_HEAP_TARGET", "value": "web"}]),
-                "node-heap-init's NODE_HEAP_TARGET=web does not name 'app': it writes no file for it",
+                "'node-heap-init' would exit 3: NODE_HEAP_TARGET='web': no container of that name in the task "
+                "definition (its containers beside this init container: app)",
             ),
             (
                 lambda init, app: init.update(essential=True),
@@ -171,10 +174,23 @@ class TestWiring:
         assert env_file_too_old(version) is too_old
 
     def test_env_file_per_container(self) -> None:
-        """One target keeps NODE_HEAP_ENV_FILE; several get node-heap.<name>.env beside it."""
-        assert parse_targets(" web, worker ,") == ("web", "worker")
-        assert env_file_for("/shared/node-heap.env", ("web",), "web") == "/shared/node-heap.env"
-        assert env_file_for("/shared/x.env", ("web", "worker"), "worker") == "/shared/node-heap.worker.env"
+        """One target keeps NODE_HEAP_ENV_FILE; several get the container's name before its extension."""
+        assert env_file_for(PurePosixPath("/shared/node-heap.env"), ("web",), "web") == PurePosixPath(
+            "/shared/node-heap.env"
+        )
+        assert env_file_for(PurePosixPath("/shared/x.env"), ("web", "worker"), "worker") == PurePosixPath(
+            "/shared/x.worker.env"
+        )
+
+    def test_target_is_another_container(self) -> None:
+        """An init container sizing another container writes no file for this one."""
+        containers = shipped_containers()
+        init, app = containers
+        worker = {**copy.deepcopy(app), "name": "worker"}
+        init["environment"] = [{"name": "NODE_HEAP_TARGET", "value": "worker"}]
+        assert check_wiring([init, app, worker], "app").problems == (
+            "node-heap-init sizes worker, not 'app': it writes no file for it",
+        )
 
 
 def task(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:

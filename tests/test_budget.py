@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sidecar.notices import Notice, Severity
 from sidecar.sizing.budget import choose_budget, collect_candidates, explicit_budget
-from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.sizing.candidates import Candidate, Judgement, Kind, Origin, Outcome
+from sidecar.sizing.containers import ContainerFacts
 from sidecar.sizing.siblings import Rule, SiblingEstimate
-from sidecar.sizing.task import ContainerFacts
 from sidecar.sources.cgroup import CgroupMemory
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
@@ -24,8 +28,8 @@ def container(kind: Kind, mib: int | None, origin: Origin, name: str = "app") ->
     return Candidate(kind, origin, None if mib is None else mib * MIB, f"{origin.value} {name}", name)
 
 
-def outcomes(budget_verdicts: tuple[Verdict, ...]) -> list[tuple[str, str | None, Outcome]]:
-    return [(v.candidate.kind.value, v.candidate.container, v.outcome) for v in budget_verdicts]
+def outcomes(budget_judgements: tuple[Judgement, ...]) -> list[tuple[str, str | None, Outcome]]:
+    return [(v.candidate.kind.value, v.candidate.container, v.outcome) for v in budget_judgements]
 
 
 class TestChooseBudget:
@@ -36,9 +40,9 @@ class TestChooseBudget:
         budget = choose_budget([app, task])
         assert budget.memory_bytes == 512 * MIB
         assert budget.arithmetic == "task 512 MiB"
-        assert budget.verdicts == (
-            Verdict(app, Outcome.UNLIMITED, "no hard limit on the Node container"),
-            Verdict(task, Outcome.CHOSEN, "the task limit, less what the containers beside Node may hold"),
+        assert budget.judgements == (
+            Judgement(app, Outcome.UNLIMITED, "no hard limit on the Node container"),
+            Judgement(task, Outcome.CHOSEN, "the task limit, less what the containers beside Node may hold"),
         )
         assert budget.container_limit_bytes is None
 
@@ -49,8 +53,8 @@ class TestChooseBudget:
         budget = choose_budget([app, task])
         assert budget.memory_bytes == 256 * MIB
         assert budget.arithmetic == "min(container limit 256 MiB, task 1024 MiB) = 256 MiB"
-        assert budget.chosen == Verdict(app, Outcome.CHOSEN, "the Node container's own hard limit")
-        assert budget.verdicts[1] == Verdict(task, Outcome.NOT_BINDING, "1024 MiB is higher than 256 MiB")
+        assert budget.chosen == Judgement(app, Outcome.CHOSEN, "the Node container's own hard limit")
+        assert budget.judgements[1] == Judgement(task, Outcome.NOT_BINDING, "1024 MiB is higher than 256 MiB")
         assert budget.container_limit_bytes == 256 * MIB
 
     def test_sidecars_are_subtracted(self) -> None:
@@ -62,7 +66,7 @@ class TestChooseBudget:
         budget = choose_budget([envoy, envoy_soft, router_hard, router, task_limit(2048)])
         assert budget.memory_bytes == 1728 * MIB
         assert budget.arithmetic == "task 2048 MiB - envoy 256 MiB - log_router 64 MiB = 1728 MiB"
-        assert outcomes(budget.verdicts) == [
+        assert outcomes(budget.judgements) == [
             ("sidecar_limit", "envoy", Outcome.SUBTRACTED),
             ("sidecar_reservation", "envoy", Outcome.NOT_A_CEILING),
             ("sidecar_limit", "log_router", Outcome.UNLIMITED),
@@ -89,7 +93,7 @@ class TestChooseBudget:
         described = container(Kind.CONTAINER_LIMIT, 1024, Origin.DESCRIBE_TASKS)
         budget = choose_budget([defined, described])
         assert budget.memory_bytes == 1024 * MIB
-        assert budget.verdicts[0] == Verdict(
+        assert budget.judgements[0] == Judgement(
             defined,
             Outcome.SUPERSEDED,
             "512 MiB differs from 1024 MiB: DescribeTasks answered first and includes run-time overrides",
@@ -99,14 +103,17 @@ class TestChooseBudget:
         """The same task memory from TMDS and DescribeTasks: one is chosen, the other agrees."""
         tmds, api = task_limit(1024), task_limit(1024, Origin.DESCRIBE_TASKS)
         budget = choose_budget([tmds, api])
-        assert outcomes(budget.verdicts) == [("task_limit", None, Outcome.CHOSEN), ("task_limit", None, Outcome.AGREES)]
+        assert outcomes(budget.judgements) == [
+            ("task_limit", None, Outcome.CHOSEN),
+            ("task_limit", None, Outcome.AGREES),
+        ]
 
     def test_reservation_is_never_a_ceiling(self) -> None:
         """memoryReservation 256 under a 1024 MiB task: the task binds; the reservation is not a ceiling."""
         soft = container(Kind.CONTAINER_RESERVATION, 256, Origin.DESCRIBE_TASK_DEFINITION)
         budget = choose_budget([soft, task_limit(1024)])
         assert budget.memory_bytes == 1024 * MIB
-        assert budget.verdicts[0] == Verdict(
+        assert budget.judgements[0] == Judgement(
             soft, Outcome.NOT_A_CEILING, "a soft limit: the container may use more when the host has it"
         )
 
@@ -117,7 +124,7 @@ class TestChooseBudget:
         budget = choose_budget([own, ceiling, task_limit(1024)])
         assert budget.memory_bytes == 512 * MIB
         assert budget.arithmetic == "min(task 1024 MiB, task cgroup ceiling 512 MiB) = 512 MiB"
-        assert outcomes(budget.verdicts) == [
+        assert outcomes(budget.judgements) == [
             ("init_limit", None, Outcome.NOT_A_CEILING),
             ("task_ceiling", None, Outcome.CHOSEN),
             ("task_limit", None, Outcome.NOT_BINDING),
@@ -130,9 +137,9 @@ class TestChooseBudget:
         assert (budget.memory_bytes, budget.chosen, budget.arithmetic) == (
             None,
             None,
-            "no limit from ECS or cgroups (MemTotal 4096 MiB is the machine's)",
+            "no limit from ECS or cgroups (MemTotal 4096 MiB is the machine memory)",
         )
-        assert budget.verdicts[1] == Verdict(
+        assert budget.judgements[1] == Judgement(
             host, Outcome.NOT_TRUSTED, "the machine's memory, not a limit of the task or container"
         )
         assert [n.code for n in budget.warnings] == ["only_host_memory"]
@@ -142,7 +149,7 @@ class TestChooseBudget:
         envoy = container(Kind.SIDECAR_LIMIT, 128, Origin.DESCRIBE_TASK_DEFINITION, "envoy")
         host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 4096 * MIB, "/proc/meminfo MemTotal")
         budget = choose_budget([envoy, host])
-        assert (budget.memory_bytes, [v.outcome for v in budget.verdicts]) == (
+        assert (budget.memory_bytes, [v.outcome for v in budget.judgements]) == (
             None,
             [Outcome.NOT_A_CEILING, Outcome.NOT_TRUSTED],
         )
@@ -152,7 +159,7 @@ class TestChooseBudget:
         host = Candidate(Kind.HOST_MEMORY, Origin.MEMINFO, 24000 * MIB, "/proc/meminfo MemTotal")
         budget = choose_budget([task_limit(1024), host])
         assert budget.arithmetic == "task 1024 MiB"
-        assert budget.verdicts[1] == Verdict(
+        assert budget.judgements[1] == Judgement(
             host, Outcome.NOT_NEEDED, "the machine's memory; 1024 MiB from ECS/cgroups is lower"
         )
 
@@ -175,6 +182,22 @@ class TestChooseBudget:
         assert budget.memory_bytes == 0
         assert [n.code for n in budget.warnings] == ["sidecars_take_everything"]
 
+    def test_siblings_counted_beyond_the_task_leave_zero_not_less(self) -> None:
+        """A 1536 MiB sibling in a 1024 MiB task (ECS would refuse it): 0 MiB, never -512, and a notice naming it."""
+        worker = container(Kind.SIDECAR_LIMIT, 1536, Origin.DESCRIBE_TASK_DEFINITION, "worker")
+        budget = choose_budget([worker, task_limit(1024)])
+        assert budget.memory_bytes == 0
+        assert budget.arithmetic == "task 1024 MiB - worker 1536 MiB = 0 MiB"
+        assert budget.warnings == (
+            Notice(
+                "siblings_exceed_task",
+                "the containers beside Node are counted at 1536 MiB (worker 1536 MiB), more than the task's "
+                "1024 MiB: these figures cannot all be right (ECS refuses such a task definition); Node is left "
+                "0 MiB of the task",
+                Severity.CRITICAL,
+            ),
+        )
+
 
 def guess(mib: int, name: str, origin: Origin = Origin.CATALOGUE) -> Candidate:
     return Candidate(Kind.SIDECAR_FOOTPRINT, origin, mib * MIB, f"catalogue {name}", name)
@@ -195,8 +218,10 @@ class TestSidecarFigures:
         budget = choose_budget([unset, footprint, task_limit(1024)])
         assert budget.memory_bytes == 924 * MIB
         assert budget.arithmetic == "task 1024 MiB - log_router 100 MiB (guess) = 924 MiB"
-        counted = Verdict(footprint, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "a guess (no hard limit or reservation)")
-        assert budget.verdicts[:2] == (Verdict(unset, Outcome.UNLIMITED, "no hard limit"), counted)
+        counted = Judgement(
+            footprint, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "a guess (no hard limit or reservation)"
+        )
+        assert budget.judgements[:2] == (Judgement(unset, Outcome.UNLIMITED, "no hard limit"), counted)
         assert budget.sidecars == (counted,)
         assert budget.warnings == ()  # siblings.guess_notices words the warning, with the setting to give
 
@@ -206,9 +231,9 @@ class TestSidecarFigures:
         footprint = guess(100, "log_router")
         budget = choose_budget([soft, footprint, task_limit(1024)])
         assert budget.arithmetic == "task 1024 MiB - log_router 50 MiB = 974 MiB"
-        assert budget.verdicts[:2] == (
-            Verdict(soft, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "its reservation (no hard limit)"),
-            Verdict(
+        assert budget.judgements[:2] == (
+            Judgement(soft, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "its reservation (no hard limit)"),
+            Judgement(
                 footprint,
                 Outcome.NOT_NEEDED,
                 "a guess; log_router is counted for its reservation (no hard limit) instead",
@@ -223,13 +248,13 @@ class TestSidecarFigures:
         footprint = guess(100, "log_router")
         budget = choose_budget([figure, hard, soft, footprint, task_limit(1024)])
         assert budget.arithmetic == "task 1024 MiB - log_router 96 MiB = 928 MiB"
-        assert budget.verdicts[:4] == (
-            Verdict(figure, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "the figure NODE_HEAP_SIBLING_MIB gives"),
-            Verdict(hard, Outcome.SUPERSEDED, "NODE_HEAP_SIBLING_MIB gives log_router 96 MiB"),
-            Verdict(
+        assert budget.judgements[:4] == (
+            Judgement(figure, Outcome.SUBTRACTED, SUBTRACTED_BECAUSE + "the figure NODE_HEAP_SIBLING_MIB gives"),
+            Judgement(hard, Outcome.SUPERSEDED, "NODE_HEAP_SIBLING_MIB gives log_router 96 MiB"),
+            Judgement(
                 soft, Outcome.NOT_A_CEILING, "log_router is counted for the figure NODE_HEAP_SIBLING_MIB gives instead"
             ),
-            Verdict(
+            Judgement(
                 footprint,
                 Outcome.NOT_NEEDED,
                 "a guess; log_router is counted for the figure NODE_HEAP_SIBLING_MIB gives instead",
@@ -242,7 +267,7 @@ class TestSidecarFigures:
         footprint = guess(64, "envoy")
         budget = choose_budget([hard, footprint, task_limit(512)])
         assert budget.arithmetic == "task 512 MiB - envoy 128 MiB = 384 MiB"
-        assert budget.verdicts[1] == Verdict(
+        assert budget.judgements[1] == Judgement(
             footprint, Outcome.NOT_NEEDED, "a guess; envoy is counted for its hard limit instead"
         )
 
@@ -263,7 +288,7 @@ class TestSidecarFigures:
         footprint = guess(100, "log_router")
         budget = choose_budget([app, footprint])
         assert budget.memory_bytes == 768 * MIB
-        assert budget.verdicts[1] == Verdict(
+        assert budget.judgements[1] == Judgement(
             footprint,
             Outcome.NOT_A_CEILING,
             "runs beside Node; no task limit is shared with it; counted: a guess (no hard limit or reservation)",
@@ -292,11 +317,11 @@ class TestCollectCandidates:
         api = ApiResult(None, TaskDefinition("td", 1024, (app_def, envoy_def)), ())
         cgroup = CgroupMemory(1, "/", Path("/c"), None, "/c/memory.limit_in_bytes", 1024 * MIB, "/c/memory.stat", ())
         found = collect_candidates(
-            target="app",
             others=[ContainerFacts("envoy", defined=envoy_def)],
             target_facts=ContainerFacts("app", tmds=app_tmds, defined=app_def),
             metadata=metadata,
-            api=api,
+            task=api.task,
+            definition=api.task_definition,
             cgroup=cgroup,
             mem_total_bytes=4096 * MIB,
         )
@@ -348,11 +373,11 @@ class TestCollectCandidates:
             SiblingEstimate("redis", 64, Rule.DEFAULT, "NODE_HEAP_SIBLING_DEFAULT_MIB=64", "default", "p"),
         ]
         found = collect_candidates(
-            target="app",
             others=[ContainerFacts("log_router", tmds=router_tmds)],
             target_facts=None,
             metadata=None,
-            api=None,
+            task=None,
+            definition=None,
             cgroup=None,
             mem_total_bytes=None,
             estimates=estimates,
@@ -362,3 +387,26 @@ class TestCollectCandidates:
             ("sidecar_override", "setting", 96 * MIB, "NODE_HEAP_SIBLING_MIB log_router=96", "log_router"),
             ("sidecar_footprint", "footprint_catalogue", 100 * MIB, "footprint catalogue 'fluent-bit'", "log_router"),
         ]  # redis is not beside Node here, so its estimate is not used
+
+
+_KINDS = [k for k in Kind if k is not Kind.EXPLICIT]
+_candidate = st.builds(
+    Candidate,
+    kind=st.sampled_from(_KINDS),
+    origin=st.sampled_from(list(Origin)),
+    value_bytes=st.one_of(st.none(), st.integers(min_value=0, max_value=1 << 36)),
+    where=st.just("fuzz"),
+    container=st.sampled_from([None, "app", "envoy", "log_router"]),
+)
+
+
+class TestEveryCandidateJudged:
+    @settings(max_examples=300, derandomize=True, deadline=None)
+    @given(st.lists(_candidate, max_size=12))
+    def test_one_judgement_each_and_no_negative_memory(self, candidates: list[Candidate]) -> None:
+        """Whatever the sources report, every candidate gets exactly one judgement, in input order, and the
+        memory is never negative."""
+        budget = choose_budget(candidates)
+        assert [j.candidate for j in budget.judgements] == candidates
+        assert budget.memory_bytes is None or budget.memory_bytes >= 0
+        assert (budget.chosen is None) == (budget.memory_bytes is None)

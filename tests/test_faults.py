@@ -372,10 +372,10 @@ class TestHostileInput:
         assert (result.code, result.event("decision")["status"]) == (0, "planned")
 
     def test_env_file_path_of_300_characters(self, tmp_path: Path) -> None:
-        """A file name over NAME_MAX is a settings error (exit 2, one line), not a traceback."""
+        """A file name over NAME_MAX is an output error (exit 6, one line), not a traceback."""
         result = run(tmp_path, NODE_HEAP_ENV_FILE=str(tmp_path / ("e" * 300)), NODE_HEAP_MEMORY_MIB="512")
-        assert result.code == 2
-        assert result.stderr.endswith("expected a usable file path (File name too long)\n")
+        assert result.code == 6
+        assert result.stderr.endswith("not a usable file path (File name too long)\n")
 
     def test_cgroup_root_of_300_characters(self, tmp_path: Path) -> None:
         """A cgroup root over NAME_MAX fails the cgroup source; the job carries on."""
@@ -512,12 +512,12 @@ class TestOutputFaults:
         assert sorted(p.name for p in tmpfs.iterdir()) == ["filler", "node-heap.env"]
 
     def test_read_only_filesystem(self, tmp_path: Path, tmpfs: Path) -> None:
-        """A read-only mount is found before anything is read: exit 2, naming the directory."""
+        """A read-only mount is found before anything is read: exit 6 (an output error), naming the directory."""
         subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
         env_file = tmpfs / "node-heap.env"
         result = run_cli(tmp_path, NODE_HEAP_ENV_FILE=str(env_file), NODE_HEAP_MEMORY_MIB="512")
-        assert (result.code, result.stderr.count("\n")) == (2, 1)
-        assert result.stderr.endswith(f"expected its directory '{tmpfs}' to be writable\n")
+        assert (result.code, result.stderr.count("\n")) == (6, 1)
+        assert result.stderr.endswith(f"its directory '{tmpfs}' is not writable (read-only volume?)\n")
         assert list(tmpfs.iterdir()) == []
 
     def test_sigkill_during_write(self, tmp_path: Path) -> None:

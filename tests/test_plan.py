@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.sizing.candidates import Notice
+from sidecar.notices import Notice, Severity
 from sidecar.sizing.node_profile import CONSERVATIVE, NodeProfile, node_own_semi_space_mib, profile_for
 from sidecar.sizing.nodeopts import HeapPins
 from sidecar.sizing.plan import Component, Knobs, YoungRule, plan_heap, young_allowance
@@ -57,7 +57,7 @@ class TestPlanHeap:
                 "young generation x 1", 21, "memory-first: 3/128 of the budget, 3..48 MiB; semi-space 4 MiB uses 12"
             ),
             Component("V8 heap overhead x 1", 41, "5% of old space (Node 22)"),
-            Component("rounding", 0, "budget split over 1 isolates"),
+            Component("rounding", 0, "budget split over 1 isolate"),
         )
         assert plan.binding == "largest old space that fits"
         assert not plan.too_small
@@ -123,11 +123,13 @@ class TestPlanHeap:
                 "container_too_small",
                 "container too small: 64 MiB leaves 1 MiB of old space per isolate, below NODE_HEAP_MIN_MIB=32; "
                 "the smallest memory that fits is 99 MiB",
+                Severity.CRITICAL,
             ),
             Notice(
                 "no_heap_fits",
                 "only 1 MiB of old space fits in 64 MiB, below the 10 MiB Node 22 needs to start: the env file sets "
                 "10 MiB, more than fits, so the kernel may kill Node; give the container more memory",
+                Severity.CRITICAL,
             ),
         )
 

@@ -7,12 +7,12 @@ messages are written out by hand from the declaration in `VARS` and the message 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sidecar.errors import SettingsError
+from sidecar.notices import Notice
 from sidecar.outputs.log import LogFormat
 from sidecar.settings import (
     VARS,
@@ -21,6 +21,7 @@ from sidecar.settings import (
     Settings,
     load_settings,
     render_settings_table,
+    unknown_settings,
 )
 from sidecar.sizing.plan import YoungRule
 
@@ -31,6 +32,7 @@ DEFAULTS = Settings(
     memory_mib=None,
     processes=1,
     reserve_mib=0,
+    tmpfs_mib=(),
     sibling_mib=(),
     sibling_default_mib=64,
     headroom_ratio=0.1,
@@ -56,6 +58,7 @@ ALL_VARIABLES = [
     "NODE_HEAP_MEMORY_MIB",
     "NODE_HEAP_PROCESSES",
     "NODE_HEAP_RESERVE_MIB",
+    "NODE_HEAP_TMPFS_MIB",
     "NODE_HEAP_SIBLING_MIB",
     "NODE_HEAP_SIBLING_DEFAULT_MIB",
     "NODE_HEAP_HEADROOM_RATIO",
@@ -77,14 +80,14 @@ ALL_VARIABLES = [
 def settings_error(environ: dict[str, str], flags: dict[str, str | None] | None = None) -> SettingsError:
     """The SettingsError that load_settings raises for `environ` (env file not checked)."""
     with pytest.raises(SettingsError) as info:
-        load_settings(environ, flags, check_env_file=False)
+        load_settings(environ, flags)
     return info.value
 
 
 class TestLoadSettings:
     def test_defaults(self) -> None:
         """An empty environment gives every variable's documented default."""
-        assert load_settings({}, check_env_file=False) == DEFAULTS
+        assert load_settings({}) == DEFAULTS
 
     def test_every_variable_from_the_environment(self, tmp_path: Path) -> None:
         """Each variable is read into its field, converted to its type."""
@@ -95,6 +98,7 @@ class TestLoadSettings:
             "NODE_HEAP_MEMORY_MIB": "2048",
             "NODE_HEAP_PROCESSES": "4",
             "NODE_HEAP_RESERVE_MIB": "64",
+            "NODE_HEAP_TMPFS_MIB": "/tmp=256, /run/app=16",
             "NODE_HEAP_SIBLING_MIB": "log_router=96,service-connect=128",
             "NODE_HEAP_SIBLING_DEFAULT_MIB": "32",
             "NODE_HEAP_HEADROOM_RATIO": "0.25",
@@ -118,6 +122,7 @@ class TestLoadSettings:
             memory_mib=2048,
             processes=4,
             reserve_mib=64,
+            tmpfs_mib=(("/tmp", 256), ("/run/app", 16)),
             sibling_mib=(("log_router", 96), ("service-connect", 128)),
             sibling_default_mib=32,
             headroom_ratio=0.25,
@@ -181,7 +186,7 @@ class TestLoadSettings:
     )
     def test_values_parsed(self, variable: str, raw: str, field: str, expected: object) -> None:
         """Values are stripped of spaces; choices ignore case; a `v` before a version is dropped."""
-        settings = load_settings({variable: raw}, check_env_file=False)
+        settings = load_settings({variable: raw})
 
         assert getattr(settings, field) == expected
 
@@ -205,7 +210,7 @@ class TestLoadSettings:
     )
     def test_metadata_uri_accepted(self, raw: str, expected: str) -> None:
         """An http(s) URL with a host is kept, without spaces or a trailing slash (paths are appended)."""
-        settings = load_settings({"ECS_CONTAINER_METADATA_URI_V4": raw}, check_env_file=False)
+        settings = load_settings({"ECS_CONTAINER_METADATA_URI_V4": raw})
 
         assert settings.metadata_uri == expected
 
@@ -526,16 +531,15 @@ class TestLoadSettings:
             "NODE_HEAP_ON_ERROR='maybe': expected one of open, closed"
         )
 
-    def test_bad_values_min_above_max_and_env_file_together(self, tmp_path: Path) -> None:
-        """Conversion problems come first, then min > max, then the env file, all in one error."""
-        env_file = f"{tmp_path}/missing/node-heap.env"
+    def test_bad_values_min_above_max_and_env_file_together(self) -> None:
+        """Conversion problems come first, then min > max, then the env file's form, all in one error."""
         with pytest.raises(SettingsError) as info:
             load_settings(
                 {
                     "NODE_HEAP_LOG_FORMAT": "xml",
                     "NODE_HEAP_MIN_MIB": "512",
                     "NODE_HEAP_MAX_MIB": "256",
-                    "NODE_HEAP_ENV_FILE": env_file,
+                    "NODE_HEAP_ENV_FILE": "/shared/..",
                 }
             )
 
@@ -543,7 +547,7 @@ class TestLoadSettings:
             "NODE_HEAP_LOG_FORMAT='xml': expected one of json, console",
             "NODE_HEAP_MIN_MIB=512 is greater than NODE_HEAP_MAX_MIB=256: "
             "expected the minimum to be at most the maximum",
-            f"NODE_HEAP_ENV_FILE={env_file!r}: expected its directory '{tmp_path}/missing' to exist",
+            "NODE_HEAP_ENV_FILE='/shared/..': expected a file path, not a directory",
         ]
 
     def test_min_above_max(self) -> None:
@@ -565,7 +569,7 @@ class TestLoadSettings:
 
     def test_min_equal_to_max(self) -> None:
         """A minimum equal to the maximum is allowed."""
-        settings = load_settings({"NODE_HEAP_MIN_MIB": "64", "NODE_HEAP_MAX_MIB": "64"}, check_env_file=False)
+        settings = load_settings({"NODE_HEAP_MIN_MIB": "64", "NODE_HEAP_MAX_MIB": "64"})
 
         assert (settings.min_mib, settings.max_mib) == (64, 64)
 
@@ -584,26 +588,17 @@ class TestLoadSettings:
 
         assert error.problems == ["NODE_HEAP_MAX_MIB='lots': expected a whole number from 1 to 67108864"]
 
-    def test_env_file_name_too_long(self, tmp_path: Path) -> None:
-        """An env file name longer than the filesystem allows (255) is a settings error, not a traceback."""
-        path = str(tmp_path / ("e" * 300))
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": path}, check_env_file=True)
-
-        quoted = repr(path)[:117] + "..."  # a message quotes at most 120 characters of the value
-        assert info.value.problems == [f"NODE_HEAP_ENV_FILE={quoted}: expected a usable file path (File name too long)"]
-
     @pytest.mark.parametrize("blank", ["", "   "])
     def test_empty_means_unset(self, blank: str) -> None:
         """An empty (or all-space) variable is read as unset: its default applies."""
         environ = {name: blank for name in ALL_VARIABLES if name != "NODE_HEAP_METRICS_NAMESPACE"}
 
-        assert load_settings(environ, check_env_file=False) == DEFAULTS
+        assert load_settings(environ) == DEFAULTS
 
     @pytest.mark.parametrize("blank", ["", "   "])
     def test_empty_metrics_namespace_turns_metrics_off(self, blank: str) -> None:
         """NODE_HEAP_METRICS_NAMESPACE is the exception: empty means no EMF metrics, not the default."""
-        settings = load_settings({"NODE_HEAP_METRICS_NAMESPACE": blank}, check_env_file=False)
+        settings = load_settings({"NODE_HEAP_METRICS_NAMESPACE": blank})
 
         assert settings.metrics_namespace == ""
 
@@ -612,14 +607,13 @@ class TestLoadSettings:
         settings = load_settings(
             {"NODE_HEAP_PROCESSES": "2", "NODE_HEAP_MAX_MIB": "900", "NODE_HEAP_ON_ERROR": "closed"},
             {"processes": "3", "max_mib": None, "on_error": "open"},
-            check_env_file=False,
         )
 
         assert (settings.processes, settings.max_mib, settings.on_error) == (3, 900, OnError.OPEN)
 
     def test_flag_wins_over_a_bad_environment_value(self) -> None:
         """A bad variable hidden by a good flag is not reported: the flag is what is used."""
-        settings = load_settings({"NODE_HEAP_RATIO": "2"}, {"ratio": "0.5"}, check_env_file=False)
+        settings = load_settings({"NODE_HEAP_RATIO": "2"}, {"ratio": "0.5"})
 
         assert settings.ratio == 0.5
 
@@ -647,107 +641,22 @@ class TestLoadSettings:
 
     def test_empty_metrics_namespace_flag_turns_metrics_off(self) -> None:
         """`--metrics-namespace ''` turns metrics off even when the variable names a namespace."""
-        settings = load_settings(
-            {"NODE_HEAP_METRICS_NAMESPACE": "Team"}, {"metrics_namespace": ""}, check_env_file=False
-        )
+        settings = load_settings({"NODE_HEAP_METRICS_NAMESPACE": "Team"}, {"metrics_namespace": ""})
 
         assert settings.metrics_namespace == ""
 
 
-class TestEnvFileCheck:
-    def test_writable_directory(self, tmp_path: Path) -> None:
-        """A file path in an existing, writable directory is accepted."""
-        settings = load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/node-heap.env"})
-
-        assert settings.env_file == tmp_path / "node-heap.env"
-
-    def test_existing_file(self, tmp_path: Path) -> None:
-        """An env file left by an earlier run is accepted (it is replaced)."""
-        (tmp_path / "node-heap.env").write_text("NODE_OPTIONS=old\n")
-
-        settings = load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/node-heap.env"})
-
-        assert settings.env_file == tmp_path / "node-heap.env"
-
-    def test_directory_missing(self, tmp_path: Path) -> None:
-        """A directory that does not exist is reported with the path and the directory."""
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared/node-heap.env"})
-
-        assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': expected its directory '{tmp_path}/shared' to exist"
-        )
-
-    def test_parent_is_a_regular_file(self, tmp_path: Path) -> None:
-        """A parent that is a regular file is no directory: reported like a missing one."""
-        (tmp_path / "shared").write_text("")
-
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared/node-heap.env"})
-
-        assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{tmp_path}/shared/node-heap.env': expected its directory '{tmp_path}/shared' to exist"
-        )
-
-    @pytest.mark.skipif(os.geteuid() == 0, reason="root passes os.access(W_OK) on any directory whatever its mode")
-    def test_directory_not_writable(self, tmp_path: Path) -> None:
-        """A directory without write permission is reported (checked as a non-root user)."""
-        shared = tmp_path / "shared"
-        shared.mkdir()
-        shared.chmod(0o555)
-        try:
+class TestEnvFilePath:
+    def test_path_without_a_file_name(self) -> None:
+        """A path whose last part names no file (`/`, `..`) is reported as a directory (its form, exit 2)."""
+        for raw in ("/", "/tmp/.."):
             with pytest.raises(SettingsError) as info:
-                load_settings({"NODE_HEAP_ENV_FILE": f"{shared}/node-heap.env"})
-        finally:
-            shared.chmod(0o755)
+                load_settings({"NODE_HEAP_ENV_FILE": raw})
+            assert str(info.value) == f"NODE_HEAP_ENV_FILE={raw!r}: expected a file path, not a directory"
 
-        assert str(info.value) == (
-            f"NODE_HEAP_ENV_FILE='{shared}/node-heap.env': expected its directory '{shared}' to be writable"
-        )
-
-    @pytest.mark.skipif(os.access("/proc/sys", os.W_OK), reason="/proc/sys is writable here (not a read-only mount)")
-    def test_directory_on_a_read_only_mount(self) -> None:
-        """A directory on a read-only mount is not writable, even for root (/proc/sys in a container)."""
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": "/proc/sys/node-heap.env"})
-
-        assert str(info.value) == (
-            "NODE_HEAP_ENV_FILE='/proc/sys/node-heap.env': expected its directory '/proc/sys' to be writable"
-        )
-
-    def test_path_is_a_directory(self, tmp_path: Path) -> None:
-        """A path naming an existing directory is reported: the env file must be a file."""
-        (tmp_path / "shared").mkdir()
-
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/shared"})
-
-        assert str(info.value) == (f"NODE_HEAP_ENV_FILE='{tmp_path}/shared': expected a file path, not a directory")
-
-    @pytest.mark.parametrize(
-        ("raw", "shown"),
-        [
-            pytest.param("/", "/", id="root"),
-            pytest.param("/tmp/..", "/tmp/..", id="dot-dot"),
-        ],
-    )
-    def test_path_without_a_file_name(self, raw: str, shown: str) -> None:
-        """A path whose last part names no file (`/`, `..`) is reported as a directory."""
-        with pytest.raises(SettingsError) as info:
-            load_settings({"NODE_HEAP_ENV_FILE": raw})
-
-        assert str(info.value) == f"NODE_HEAP_ENV_FILE={shown!r}: expected a file path, not a directory"
-
-    def test_flag_named_in_the_message(self, tmp_path: Path) -> None:
-        """An env file given as a flag is reported under the flag's name."""
-        with pytest.raises(SettingsError) as info:
-            load_settings({}, {"env_file": str(tmp_path)})
-
-        assert str(info.value) == f"--env-file={str(tmp_path)!r}: expected a file path, not a directory"
-
-    def test_not_checked_when_check_env_file_is_false(self, tmp_path: Path) -> None:
-        """With check_env_file=False (read-only commands) a missing directory is accepted."""
-        settings = load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/missing/node-heap.env"}, check_env_file=False)
+    def test_missing_directory_is_not_a_settings_error(self, tmp_path: Path) -> None:
+        """Whether the directory exists is the output step's question (exit 6), not a settings error."""
+        settings = load_settings({"NODE_HEAP_ENV_FILE": f"{tmp_path}/missing/node-heap.env"})
 
         assert settings.env_file == tmp_path / "missing" / "node-heap.env"
 
@@ -762,6 +671,7 @@ class TestVar:
             "--memory-mib",
             "--processes",
             "--reserve-mib",
+            "--tmpfs-mib",
             "--sibling-mib",
             "--sibling-default-mib",
             "--headroom-ratio",
@@ -809,3 +719,46 @@ class TestRenderSettingsTable:
     def test_rows(self, row: str) -> None:
         """A row shows the variable, its flag, its default in code (or `unset`) and its help."""
         assert row in render_settings_table().splitlines()
+
+
+class TestUnknownNames:
+    def test_misspelt_name_open_mode_is_a_warning(self) -> None:
+        """NODE_HEAP_PROCESS=4 (the S missing) is named with the setting it resembles; the job goes on."""
+        settings = load_settings({"NODE_HEAP_PROCESS": "4"})
+
+        assert settings.processes == 1
+        assert settings.warnings == (
+            Notice(
+                "setting_unknown",
+                "NODE_HEAP_PROCESS is not a setting of node-heap-sidecar (did you mean NODE_HEAP_PROCESSES?): ignored",
+            ),
+        )
+
+    def test_misspelt_name_closed_mode_is_an_error(self) -> None:
+        """In closed mode an unknown name stops the job (exit 2), named with the closest setting."""
+        with pytest.raises(SettingsError) as info:
+            load_settings({"NODE_HEAP_PROCESS": "4", "NODE_HEAP_ON_ERROR": "closed"})
+
+        assert info.value.exit_code == 2
+        assert info.value.problems == [
+            "NODE_HEAP_PROCESS is not a setting of node-heap-sidecar (did you mean NODE_HEAP_PROCESSES?); "
+            "NODE_HEAP_ON_ERROR=closed refuses unknown settings"
+        ]
+
+    def test_unlike_any_setting(self) -> None:
+        """A name like no setting is named without a guess."""
+        assert unknown_settings({"NODE_HEAP_XYZZY": "1"}) == [("NODE_HEAP_XYZZY", None)]
+
+    def test_names_the_env_file_sets_are_not_mistakes(self) -> None:
+        """NODE_HEAP_OPTIONS and NODE_HEAP_SH are what the env file itself sets for Node."""
+        assert unknown_settings({"NODE_HEAP_OPTIONS": "--max-old-space-size=1", "NODE_HEAP_SH": "x", "PATH": "/"}) == []
+
+
+class TestTmpfs:
+    @pytest.mark.parametrize("raw", ["tmp=256", "/tmp=lots", "/tmp=1,/tmp=2", "/tmp 256"])
+    def test_bad_pairs(self, raw: str) -> None:
+        """Paths must be absolute, sizes whole MiB, each path once."""
+        with pytest.raises(SettingsError) as info:
+            load_settings({"NODE_HEAP_TMPFS_MIB": raw})
+
+        assert info.value.problems[0].startswith(f"NODE_HEAP_TMPFS_MIB={raw!r}: expected path=MiB pairs")

@@ -8,14 +8,15 @@ Expected figures are the catalogue's own declared values, written out by hand.
 
 from __future__ import annotations
 
-from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.notices import Notice
+from sidecar.sizing.candidates import Candidate, Judgement, Kind, Origin, Outcome
+from sidecar.sizing.containers import ContainerFacts
 from sidecar.sizing.siblings import (
     Rule,
     SiblingEstimate,
     estimate_siblings,
     guess_notices,
 )
-from sidecar.sizing.task import ContainerFacts
 from sidecar.sources.ecs_api import ContainerSpec
 from sidecar.sources.metadata import ContainerMetadata
 
@@ -110,7 +111,7 @@ class TestGuessNotices:
         """Only containers counted for a guess are warned about, each with its NODE_HEAP_SIBLING_MIB pair."""
         guess = Candidate(Kind.SIDECAR_FOOTPRINT, Origin.CATALOGUE, 100 * MIB, "catalogue", "log_router")
         limit = Candidate(Kind.SIDECAR_LIMIT, Origin.TMDS, 64 * MIB, "TMDS", "envoy")
-        counted = (Verdict(guess, Outcome.SUBTRACTED, "x"), Verdict(limit, Outcome.SUBTRACTED, "x"))
+        counted = (Judgement(guess, Outcome.SUBTRACTED, "x"), Judgement(limit, Outcome.SUBTRACTED, "x"))
         estimates = [
             SiblingEstimate(
                 "log_router", 100, Rule.CATALOGUE, "catalogue", "the known footprint of Fluent Bit", "log_router=<MiB>"

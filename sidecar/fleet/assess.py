@@ -28,7 +28,9 @@ from typing import Any
 from sidecar.fleet.evidence import Evidence, Exit
 from sidecar.fleet.recognize import Recognition, cluster_hints
 from sidecar.fleet.sizing import Sizing
-from sidecar.fleet.wiring import Wiring, env_file_too_old
+from sidecar.fleet.wiring import Wiring
+from sidecar.notices import Notice, Severity
+from sidecar.outputs.envfile import Reads, env_file_too_old
 
 NODE_DEFAULT_MIN_OLD_MIB = 256
 NODE_DEFAULT_MAX_OLD_MIB = 2048
@@ -36,27 +38,10 @@ NODE_DEFAULT_HUGE_OLD_MIB = 4096
 NODE_DEFAULT_HUGE_FROM_MIB = 15 * 1024
 
 
-class Severity(enum.IntEnum):
-    INFO = 1
-    WARNING = 2
-    CRITICAL = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
 class Verdict(enum.Enum):
     PROTECTED = "protected"
     AT_RISK = "at-risk"
     OK = "ok"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    code: str  # stable snake_case name
-    severity: Severity
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +61,7 @@ class Assessment:
     container: str
     recognition: Recognition
     verdict: Verdict
-    findings: tuple[Finding, ...]
+    findings: tuple[Notice, ...]
     sizing: Sizing
     wiring: Wiring
     evidence: Evidence | None
@@ -110,7 +95,7 @@ def assess_container(
 ) -> Assessment:
     """The verdict for container `name` of a task definition (its raw `containerDefinitions`)."""
     definition = next(c for c in containers if c.get("name") == name)
-    findings: list[Finding] = []
+    findings: list[Notice] = []
     protected = wiring.correct and sizing.settings_problem is None
     findings += _evidence_findings(evidence, window)
     findings += _wiring_findings(wiring, sizing)
@@ -131,10 +116,10 @@ def assess_container(
     return Assessment(subject, name, recognition, verdict, tuple(order), sizing, wiring, evidence, sees)
 
 
-def _evidence_findings(evidence: Evidence | None, window: str) -> list[Finding]:
+def _evidence_findings(evidence: Evidence | None, window: str) -> list[Notice]:
     if evidence is None:
         return []
-    found: list[Finding] = []
+    found: list[Notice] = []
     of = f"of {evidence.stopped_tasks} stopped tasks in the last {window}"
     rules = (
         (Exit.OOM_KILLED, Severity.CRITICAL, "oom_killed", "OOM-killed"),
@@ -146,59 +131,46 @@ def _evidence_findings(evidence: Evidence | None, window: str) -> list[Finding]:
     for kind, severity, code, what in rules:
         count = evidence.count(kind)
         if count:
-            found.append(Finding(code, severity, f"{count} {of} {what}: {evidence.example[kind]}"))
+            found.append(Notice(code, f"{count} {of} {what}: {evidence.example[kind]}", severity))
     return found
 
 
-def _wiring_findings(wiring: Wiring, sizing: Sizing) -> list[Finding]:
-    found = [Finding("wiring", Severity.CRITICAL, f"sidecar wiring: {problem}") for problem in wiring.problems]
+def _wiring_findings(wiring: Wiring, sizing: Sizing) -> list[Notice]:
+    found = [Notice("wiring", f"sidecar wiring: {problem}", Severity.CRITICAL) for problem in wiring.problems]
     if wiring.init is not None and sizing.settings_problem is not None:
         found.append(
-            Finding(
+            Notice(
                 "init_settings_invalid",
-                Severity.CRITICAL,
-                f"{wiring.init.name!r}'s settings are invalid, the init job exits 2 and Node never starts: "
+                f"{wiring.init.init!r}'s settings are invalid, the init job exits 2 and Node never starts: "
                 f"{sizing.settings_problem}",
+                Severity.CRITICAL,
             )
         )
-    found += [Finding("wiring_advice", Severity.INFO, advice) for advice in wiring.advice]
+    found += [Notice("wiring_advice", advice, Severity.INFO) for advice in wiring.advice]
     return found
 
 
-_NOTICE_SEVERITY = {
-    "sidecars_take_everything": Severity.CRITICAL,
-    "container_too_small": Severity.CRITICAL,
-    "no_heap_fits": Severity.CRITICAL,
-    "sidecar_unbounded": Severity.WARNING,
-    "heap_pin_does_not_fit": Severity.WARNING,
-    "heap_pin_unchecked": Severity.INFO,
-}
-
-
-def _budget_findings(sizing: Sizing) -> list[Finding]:
-    found = [
-        Finding(notice.code, _NOTICE_SEVERITY.get(notice.code, Severity.WARNING), notice.text)
-        for notice in sizing.budget.warnings
-    ]
+def _budget_findings(sizing: Sizing) -> list[Notice]:
+    found = list(sizing.budget.warnings)
     if sizing.plan is not None:
         found += [
-            Finding(notice.code, _NOTICE_SEVERITY.get(notice.code, Severity.WARNING), notice.text)
+            notice
             for notice in sizing.plan.warnings
             if not (notice.code == "heap_pin_does_not_fit" and _pin_at_or_above_memory(sizing))
         ]
     if sizing.budget.memory_bytes is None:
         found.append(
-            Finding(
+            Notice(
                 "no_limit",
-                Severity.WARNING,
                 "no hard memory limit at all (no container `memory`, no task `memory`): the container can take "
                 "the instance's memory and Node sizes its heap from it",
+                Severity.WARNING,
             )
         )
     return found
 
 
-def _visibility(sizing: Sizing, protected: bool) -> tuple[str, list[Finding]]:
+def _visibility(sizing: Sizing, protected: bool) -> tuple[str, list[Notice]]:
     spec, plan = sizing.spec, sizing.plan
     if spec.memory_mib is not None:
         sees = f"its own limit {spec.memory_mib} MiB"
@@ -207,12 +179,12 @@ def _visibility(sizing: Sizing, protected: bool) -> tuple[str, list[Finding]]:
         default = node_default_old_space_mib(spec.memory_mib)
         if default > plan.fit_mib:
             return sees, [
-                Finding(
+                Notice(
                     "node_default_does_not_fit",
-                    Severity.CRITICAL,
                     f"Node's own default old space ({default} MiB: half of {spec.memory_mib} MiB, at least "
                     f"{NODE_DEFAULT_MIN_OLD_MIB}) is more than the {plan.fit_mib} MiB that fit: it thrashes or is "
                     "killed at the limit before V8 stops it",
+                    Severity.CRITICAL,
                 )
             ]
         return sees, []
@@ -223,13 +195,13 @@ def _visibility(sizing: Sizing, protected: bool) -> tuple[str, list[Finding]]:
     if plan.fit_mib >= NODE_DEFAULT_HUGE_OLD_MIB:
         return sees, []
     return sees, [
-        Finding(
+        Notice(
             "no_visible_limit",
-            Severity.CRITICAL,
             f"Node cannot see its {plan.memory_mib} MiB ({sizing.budget.arithmetic}): with no container-level "
             "`memory` it sizes its heap from the host's memory (a task limit sits on a parent cgroup Node does "
             f"not read{_RESERVATION if spec.reservation_mib else ''}), up to {NODE_DEFAULT_HUGE_OLD_MIB} MiB of "
             f"old space, while {plan.fit_mib} MiB fit",
+            Severity.CRITICAL,
         )
     ]
 
@@ -250,49 +222,49 @@ def _pin_at_or_above_memory(sizing: Sizing) -> bool:
     )
 
 
-def _pin_findings(sizing: Sizing) -> list[Finding]:
+def _pin_findings(sizing: Sizing) -> list[Notice]:
     plan = sizing.plan
     if not _pin_at_or_above_memory(sizing) or plan is None:
         return []
     return [
-        Finding(
+        Notice(
             "heap_pin_above_memory",
-            Severity.CRITICAL,
             f"the app pins {sizing.pins.text} in NODE_OPTIONS: {plan.heap_mib} MiB of old space, at or above the "
             f"{plan.memory_mib} MiB the container has ({sizing.budget.arithmetic}); the kernel kills Node before "
             f"V8 stops it ({plan.fit_mib} MiB fit)",
+            Severity.CRITICAL,
         )
     ]
 
 
-def _worker_findings(definition: Mapping[str, Any], sizing: Sizing, wiring: Wiring) -> list[Finding]:
+def _worker_findings(definition: Mapping[str, Any], sizing: Sizing, wiring: Wiring) -> list[Notice]:
     hints = cluster_hints(definition)
     if not hints:
         return []
     processes = sizing.settings.processes if sizing.settings is not None else 1
     if wiring.init is not None and processes > 1:
         return [
-            Finding(
+            Notice(
                 "workers",
-                Severity.INFO,
                 f"several Node processes ({', '.join(hints)}); NODE_HEAP_PROCESSES={processes}",
+                Severity.INFO,
             )
         ]
     fix = "set NODE_HEAP_PROCESSES on the init container" if wiring.init else "adopt it with NODE_HEAP_PROCESSES set"
     return [
-        Finding(
+        Notice(
             "workers",
-            Severity.WARNING,
             f"runs several Node processes ({', '.join(hints)}): each one gets a full-size heap; {fix}",
+            Severity.WARNING,
         )
     ]
 
 
-def _plan_findings(sizing: Sizing, protected: bool, wiring: Wiring) -> list[Finding]:
+def _plan_findings(sizing: Sizing, protected: bool, wiring: Wiring) -> list[Notice]:
     plan = sizing.plan
     if plan is None:
         return []
-    found: list[Finding] = []
+    found: list[Notice] = []
     flags = " ".join(plan.flags) or "no flag"
     source = f"{plan.memory_mib} MiB ({sizing.budget.arithmetic}, {plan.profile.label})"
     if sizing.pins.pins_old_space:
@@ -303,15 +275,15 @@ def _plan_findings(sizing: Sizing, protected: bool, wiring: Wiring) -> list[Find
     else:
         verb = "plans" if protected else "would plan"
         text = f"the sidecar {verb} {flags} ({plan.heap_mib} MiB old space) from {source}"
-    found.append(Finding("plan", Severity.INFO, text))
-    if wiring.mode == "env-file" and sizing.node_version is not None and env_file_too_old(sizing.node_version):
+    found.append(Notice("plan", text, Severity.INFO))
+    if wiring.mode is Reads.ENV_FILE and sizing.node_version is not None and env_file_too_old(sizing.node_version):
         major, minor = sizing.node_version
         found.append(
-            Finding(
+            Notice(
                 "env_file_node_too_old",
-                Severity.CRITICAL,
                 f"`node --env-file` cannot read the sidecar's file before Node 20.20 / 21.7; the image says "
                 f"{major}{'.' + str(minor) if minor is not None else ''}",
+                Severity.CRITICAL,
             )
         )
     return found

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from sidecar.errors import SettingsError, SourceError
-from sidecar.fleet.assess import Assessment, Severity, Subject, Verdict, assess_container
+from sidecar.fleet.assess import Assessment, Subject, Verdict, assess_container
 from sidecar.fleet.client import CallCounter, make_client
 from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, stopped_since
 from sidecar.fleet.inventory import Inventory, fetch_inventory
@@ -25,6 +25,7 @@ from sidecar.fleet.recognize import recognize
 from sidecar.fleet.report import Summary, render_emf_lines, render_json, render_table, short
 from sidecar.fleet.sizing import Sizing, parse_definition, size_container
 from sidecar.fleet.wiring import Wiring, check_wiring
+from sidecar.notices import Severity
 
 FINDINGS_EXIT = 10
 INCOMPLETE_EXIT = 11  # FleetApiError's code: part of the fleet could not be read
@@ -147,7 +148,7 @@ def assess_inventory(inventory: Inventory, *, since: datetime, window: str) -> t
             name = str(container.get("name"))
             if (subject.task_definition, name) not in cache:
                 wiring = check_wiring(containers, name)
-                cache[subject.task_definition, name] = (wiring, size_container(parsed, name, init=wiring.init))
+                cache[subject.task_definition, name] = (wiring, size_container(parsed, name, view=wiring.init))
             wiring, sizing = cache[subject.task_definition, name]
             found: Evidence | None = evidence.get(key, {}).get(name)
             assessments.append(

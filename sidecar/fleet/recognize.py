@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.fleet.definitions import argv_of, environment_of
+
 SIDECAR_IMAGE_NAME = "node-heap-sidecar"
 _NODE_IMAGE = re.compile(r"^(node|nodejs)(\d{1,3})?([-_.].*)?$")
 _NODE_PROGRAMS = frozenset({"node", "nodejs"})
@@ -90,21 +92,6 @@ def node_program(argv: Sequence[str]) -> str | None:
     return None
 
 
-def argv_of(container: Mapping[str, Any]) -> list[str]:
-    """entryPoint + command as the task definition gives them (the image's own are unknown)."""
-    return _strings(container.get("entryPoint")) + _strings(container.get("command"))
-
-
-def environment_of(container: Mapping[str, Any]) -> dict[str, str]:
-    """The `environment` list as a mapping (the last of a repeated name wins, as in ECS)."""
-    found: dict[str, str] = {}
-    for pair in container.get("environment") or []:
-        if isinstance(pair, Mapping) and isinstance(pair.get("name"), str):
-            value = pair.get("value")
-            found[pair["name"]] = value if isinstance(value, str) else ""
-    return found
-
-
 def cluster_hints(container: Mapping[str, Any]) -> list[str]:
     """Signs that the container runs several Node isolates (cluster workers, pm2 instances)."""
     hints: list[str] = []
@@ -137,9 +124,3 @@ def _split(text: str) -> list[str]:
         return shlex.split(text)
     except ValueError:
         return text.split()
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(item) for item in value]
-    return []

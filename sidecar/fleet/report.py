@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.fleet.assess import Assessment, Severity, Verdict
+from sidecar.fleet.assess import Assessment, Verdict
 from sidecar.fleet.evidence import Exit
+from sidecar.notices import Severity
 from sidecar.outputs.emf import render_emf
 from sidecar.units import mib
 
@@ -76,9 +77,9 @@ def record(a: Assessment) -> dict[str, Any]:
             "sidecar": None
             if a.wiring.init is None
             else {
-                "init_container": a.wiring.init.name,
+                "init_container": a.wiring.init.init,
                 "env_file": a.wiring.env_file,
-                "mode": a.wiring.mode,
+                "mode": a.wiring.mode.value if a.wiring.mode is not None else None,
                 "missing": list(a.wiring.problems),
             },
             "stopped_tasks": {

@@ -27,12 +27,16 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from sidecar.errors import AdoptRefusedError, SettingsError
-from sidecar.fleet.recognize import cluster_hints, environment_of, image_name, recognize
-from sidecar.fleet.sizing import check_settings
-from sidecar.fleet.wiring import env_file_for, env_file_too_old, find_init_containers, mount_holding
+from sidecar.fleet.definitions import environment_of
+from sidecar.fleet.recognize import cluster_hints, image_name, recognize
+from sidecar.fleet.sizing import read_settings
+from sidecar.fleet.wiring import find_init_containers, mount_holding
+from sidecar.outputs.envfile import env_file_too_old
+from sidecar.sizing.decide import env_file_for
 from sidecar.sizing.node_profile import version_from_image
 
 READ_ONLY_FIELDS = (
@@ -109,17 +113,19 @@ def adopt_definition(kind: str, definition: dict[str, Any], options: AdoptOption
     inits = find_init_containers(containers)
     if len(inits) > 1:
         raise AdoptRefusedError(
-            f"several init containers of this sidecar ({', '.join(i.name for i in inits)}): keep one"
+            f"several init containers of this sidecar ({', '.join(i.init for i in inits)}): keep one"
         )
     existing = inits[0] if inits else None
-    init_name = existing.name if existing else options.init_name
+    if existing is not None and existing.settings is None:
+        raise SettingsError([f"{existing.init}: {existing.settings_problem}"])
+    init_name = existing.init if existing else options.init_name
     if existing is None and init_name in by_name:
         raise AdoptRefusedError(
             f"a container named {init_name!r} exists and does not run node-heap-sidecar: give --init-name"
         )
     targets = _targets(containers, by_name, init_name, existing.targets if existing else (), options)
-    if existing is not None:
-        env_file = existing.env_file
+    if existing is not None and existing.settings is not None:
+        env_file = str(existing.settings.env_file)
         init_mount = mount_holding(by_name[init_name], posixpath.dirname(env_file))
         if init_mount is None:
             raise AdoptRefusedError(f"{init_name!r} mounts no volume where it writes {env_file}: fix or remove it")
@@ -148,7 +154,7 @@ def adopt_definition(kind: str, definition: dict[str, Any], options: AdoptOption
     _set_env(init, "NODE_HEAP_TARGET", ",".join(targets))
     for name, value in options.settings:
         _set_env(init, name, value)
-    problem = check_settings(environment_of(init))
+    _, problem = read_settings(environment_of(init))
     if problem:
         raise SettingsError([f"{init_name}: {problem}"])
 
@@ -158,7 +164,7 @@ def adopt_definition(kind: str, definition: dict[str, Any], options: AdoptOption
         _ensure_mount(node, volume, shared)
         linux = node.setdefault("linuxParameters", {})
         linux["initProcessEnabled"] = True
-        path = env_file_for(env_file, targets, name)
+        path = str(env_file_for(PurePosixPath(env_file), targets, name))
         if options.mode == "env-file":
             _wrap_env_file(node, path, posixpath.dirname(env_file), options)
         else:

@@ -1,31 +1,46 @@
-"""The one adapter between the fleet commands and `sidecar.sizing`: what the init job would decide.
+"""The one adapter between the fleet commands and the init job's rules: what the job would do with a
+task definition.
 
-Given a task definition as DescribeTaskDefinition returns it, this runs the init job's own decision
-(`sidecar.job.decide`) on what the definition alone says, with the init container's settings read
-by `load_settings` (job/settings.py). No task metadata, cgroup or MemTotal exists for a definition,
-so those candidates are absent. Every fleet command calls the sizing code through here only, so a
-change of those signatures is made in one place. Pure.
+No task metadata, cgroup or MemTotal exists for a definition, so the job's own pure decision
+(`sidecar.sizing.decide`) is asked with the definition alone (`Observed(definition=...)`), and the
+init container's settings are read by the job's own `load_settings`. Which containers the job sizes,
+which file it writes for each, when it exits 3 (an unknown or ambiguous target) or 2 (bad settings):
+audit and adopt learn all of it here, so they cannot disagree with the job. Pure.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import PurePosixPath
 
 from sidecar.errors import SettingsError, TargetError
-from sidecar.fleet.wiring import InitContainer
-from sidecar.job.decide import Decision, decide, decide_all, node_version_for
-from sidecar.job.gather import Gathered
 from sidecar.settings import Settings, load_settings
 from sidecar.sizing.budget import Budget
+from sidecar.sizing.containers import list_containers
+from sidecar.sizing.decide import Decision, Observed, decide, decide_all, env_file_for, node_version_for
 from sidecar.sizing.node_profile import NodeProfile, profile_for
 from sidecar.sizing.nodeopts import HeapPins
 from sidecar.sizing.plan import HeapPlan
-from sidecar.sizing.task import list_containers
-from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition, parse_task_definition
+from sidecar.sources.ecs_api import ContainerSpec, TaskDefinition, parse_task_definition
 from sidecar.units import floor_mib
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """What an init container of this sidecar would do in this task: whom it sizes, which files it writes,
+    or why it would fail."""
+
+    init: str  # the init container's name
+    settings: Settings | None  # None: the job would refuse them (exit 2)
+    settings_problem: str | None
+    targets: tuple[str, ...]  # the Node containers it sizes, as the job resolves them
+    target_problem: str | None  # why the job would exit 3 (an unknown or ambiguous target), else None
+    env_files: Mapping[str, str]  # container -> the file the job writes for it
+
+    @property
+    def environment_ok(self) -> bool:
+        return self.settings is not None and self.target_problem is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +56,14 @@ class Sizing:
     node_version: tuple[int, int | None] | None
     settings: Settings | None  # the init container's settings (None: defaults, or invalid)
     settings_problem: str | None  # why the init job would refuse its settings (exit 2)
+    decision: Decision
 
     @property
     def memory_mib(self) -> int | None:
         return None if self.budget.memory_bytes is None else floor_mib(self.budget.memory_bytes)
 
 
-def parse_definition(raw: Mapping[str, Any]) -> TaskDefinition:
+def parse_definition(raw: Mapping[str, object]) -> TaskDefinition:
     """A task definition (the `taskDefinition` of DescribeTaskDefinition) as the init job reads it.
 
     Raises SourceError for a malformed one.
@@ -55,56 +71,64 @@ def parse_definition(raw: Mapping[str, Any]) -> TaskDefinition:
     return parse_task_definition({"taskDefinition": dict(raw)})
 
 
-def size_container(definition: TaskDefinition, container: str, *, init: InitContainer | None) -> Sizing:
-    """What the init job would plan for `container`, with `init`'s settings when it is wired.
-
-    The init job's own decision (`sidecar.job.decide`), fed what the definition alone says: the
-    containers beside Node counted as the job counts them, several Node containers split as it
-    splits them, the same plan.
-    """
-    facts = list_containers(None, ApiResult(None, definition, ()))
-    target = facts[container]
-    assert target.defined is not None
-    settings, problem = _settings(init)
-    effective = settings or load_settings({}, check_env_file=False)
-    gathered = Gathered(reports=(), api=ApiResult(None, definition, ()), self_name=init.name if init else None)
-    names = effective.target or ()
-    decisions: tuple[Decision, ...] = ()
-    if container in names and len(names) > 1:
-        with contextlib.suppress(TargetError):  # a listed name the definition lacks: size this one alone
-            decisions = decide_all(gathered, effective)
-    decision = next((d for d in decisions if d.target == container), None) or decide(
-        gathered, effective, target=container
-    )
-    version, _ = node_version_for(effective, target)
-    return Sizing(
-        container,
-        target.defined,
-        decision.budget,
-        decision.plan,
-        decision.pins,
-        profile_for(version),
-        version,
-        settings,
-        problem,
-    )
-
-
-def check_settings(environment: Mapping[str, str]) -> str | None:
-    """Why the init job would refuse these settings (one line), or None when it accepts them."""
-    _, problem = _settings_from(environment)
-    return problem
-
-
-def _settings(init: InitContainer | None) -> tuple[Settings | None, str | None]:
-    if init is None:
-        return None, None
-    return _settings_from(init.environment)
-
-
-def _settings_from(environment: Mapping[str, str]) -> tuple[Settings | None, str | None]:
-    relevant = {k: v for k, v in environment.items() if k.startswith("NODE_HEAP_")}
+def job_view(definition: TaskDefinition, init: str, environment: Mapping[str, str]) -> JobView:
+    """What the init job running as container `init` with `environment` would do in this task."""
+    settings, problem = read_settings(environment)
+    if settings is None:
+        return JobView(init, None, problem, (), None, {})
+    observed = Observed(definition=definition, self_name=init)
     try:
-        return load_settings(relevant, check_env_file=False), None
+        decisions = decide_all(observed, settings)
+    except TargetError as exc:
+        return JobView(init, settings, None, (), str(exc), {})
+    targets = tuple(d.target for d in decisions if d.target is not None)
+    files = {d.target: str(d.env_file) for d in decisions if d.target is not None}
+    return JobView(init, settings, None, targets, None, files)
+
+
+def size_container(
+    definition: TaskDefinition, container: str, *, view: JobView | None = None, settings: Settings | None = None
+) -> Sizing:
+    """What the init job would plan for `container`: as `view`'s init container would (the task's own
+    settings, several Node containers split as the job splits them), else with `settings` (default:
+    the defaults) as if it were wired."""
+    facts = list_containers(None, None, definition)[container]
+    assert facts.defined is not None
+    given = view.settings if view is not None else None
+    effective = given or settings or load_settings({})
+    observed = Observed(definition=definition, self_name=view.init if view is not None else None)
+    decision: Decision | None = None
+    if view is not None and container in view.targets and len(view.targets) > 1:
+        decision = next((d for d in decide_all(observed, effective) if d.target == container), None)
+    if decision is None:
+        decision = decide(observed, effective, target=container, env_file=PurePosixPath(str(effective.env_file)))
+    version, _ = node_version_for(effective, facts)
+    return Sizing(
+        container=container,
+        spec=facts.defined,
+        budget=decision.budget,
+        plan=decision.plan,
+        pins=decision.pins,
+        profile=profile_for(version),
+        node_version=version,
+        settings=given,
+        settings_problem=view.settings_problem if view is not None else None,
+        decision=decision,
+    )
+
+
+def read_settings(environment: Mapping[str, str]) -> tuple[Settings | None, str | None]:
+    """The init job's settings from a container's environment, or why it would refuse them (exit 2)."""
+    try:
+        return load_settings(environment), None
     except SettingsError as exc:
         return None, str(exc)
+
+
+def env_file_of(view: JobView, container: str) -> str | None:
+    """The file the job writes for `container` (None when it sizes another)."""
+    if container in view.env_files:
+        return view.env_files[container]
+    if view.settings is None:
+        return None
+    return str(env_file_for(PurePosixPath(str(view.settings.env_file)), view.targets, container))

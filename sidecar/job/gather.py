@@ -16,38 +16,33 @@ from typing import Any, TypeVar
 
 from sidecar.deadline import Background, Bounded, Deadline, within
 from sidecar.errors import SourceError
+from sidecar.notices import Notice
 from sidecar.settings import EcsApi, Settings
-from sidecar.sources.cgroup import CgroupMemory, read_cgroup_memory
+from sidecar.sizing.decide import Observed
+from sidecar.sources.cgroup import read_cgroup_memory
 from sidecar.sources.ecs_api import ApiResult, fetch_task_from_api
 from sidecar.sources.meminfo import read_mem_total
 from sidecar.sources.metadata import TaskMetadata, fetch_own_container, fetch_task, make_session
-from sidecar.text import first_line
+from sidecar.sources.report import SourceReport, SourceStatus
+from sidecar.text import first_line, size_text
 
 T = TypeVar("T")
 _PROBLEMS_SHOWN = 5  # a report names this many failed fields, then counts the rest
-
-
-@dataclass(frozen=True, slots=True)
-class SourceReport:
-    """How one source went, for the `source_read` event and `explain`."""
-
-    source: str
-    status: str  # ok | partial (some of it read) | failed | skipped | none (nothing there)
-    detail: str
-    elapsed_ms: int
-    timed_out: bool = False  # the deadline passed before (all of) it answered
+OK, PARTIAL, FAILED, SKIPPED, NONE = (
+    SourceStatus.OK,
+    SourceStatus.PARTIAL,
+    SourceStatus.FAILED,
+    SourceStatus.SKIPPED,
+    SourceStatus.NONE,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Gathered:
+    """What the sources said (for the decision) and how each went (for the log)."""
+
     reports: tuple[SourceReport, ...]
-    metadata: TaskMetadata | None = None
-    api: ApiResult | None = None
-    cgroup: CgroupMemory | None = None
-    mem_total_bytes: int | None = None
-    mem_total_where: str = "/proc/meminfo MemTotal"
-    self_name: str | None = None  # this init container's name, from `${uri}`
-    deadline_s: float | None = None
+    observed: Observed
 
 
 ApiFetcher = Callable[..., ApiResult]
@@ -61,9 +56,8 @@ def gather(
 ) -> Gathered:
     """Read every memory source within the deadline; each one's failure is recorded, never raised."""
     if settings.memory_mib is not None:
-        return Gathered(
-            (SourceReport("setting", "ok", f"NODE_HEAP_MEMORY_MIB={settings.memory_mib}: detection skipped", 0),)
-        )
+        detail = f"NODE_HEAP_MEMORY_MIB={settings.memory_mib}: detection skipped"
+        return Gathered((SourceReport("setting", OK, detail, 0),), Observed())
     deadline = deadline or Deadline(settings.deadline_s)
     local: dict[str, tuple[SourceReport, Any]] = {}
     reader = Background(lambda: _read_local(settings, local), name="local-files")
@@ -81,23 +75,43 @@ def gather(
         else:
             report = _too_late(source, f"reading {settings.proc_root / path}", deadline)
         reports.append(report)
-    return Gathered(
-        tuple(reports),
-        metadata,
-        api,
-        values.get("cgroup"),
-        values.get("proc_meminfo"),
-        f"{settings.proc_root / 'meminfo'} MemTotal",
-        self_name,
-        settings.deadline_s,
+    observed = Observed(
+        metadata=metadata,
+        task=api.task if api is not None else None,
+        definition=api.task_definition if api is not None else None,
+        cgroup=values.get("cgroup"),
+        mem_total_bytes=values.get("proc_meminfo"),
+        mem_total_where=f"{settings.proc_root / 'meminfo'} MemTotal",
+        self_name=self_name,
+        metadata_id=settings.metadata_uri.rsplit("/", 1)[-1] if settings.metadata_uri else None,
+        problems=source_notices(reports, settings.deadline_s),
     )
+    return Gathered(tuple(reports), observed)
+
+
+def source_notices(reports: list[SourceReport], deadline_s: float) -> tuple[Notice, ...]:
+    """What failed while reading, named: the decision is only as good as what answered."""
+    notices = []
+    late = [r.source for r in reports if r.timed_out]
+    if late:
+        notices.append(
+            Notice(
+                "deadline_reached",
+                f"NODE_HEAP_DEADLINE_S={deadline_s:g} passed before {', '.join(late)} answered in full: "
+                "decided with what was read by then",
+            )
+        )
+    for report in reports:
+        if report.status in (PARTIAL, FAILED):
+            notices.append(Notice("source_incomplete", f"{report.source} {report.status.value}: {report.detail}"))
+    return tuple(notices)
 
 
 def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | None, str | None, SourceReport]:
     """`${uri}/task`, then `${uri}` (this container's name): each kept without the other."""
     source = "task_metadata_v4"
     if settings.metadata_uri is None:
-        return None, None, SourceReport(source, "skipped", "ECS_CONTAINER_METADATA_URI_V4 is not set", 0)
+        return None, None, SourceReport(source, SKIPPED, "ECS_CONTAINER_METADATA_URI_V4 is not set", 0)
     uri = settings.metadata_uri
     started = time.monotonic()
     # Both at once, each with its own session: a stall on one costs the other nothing.
@@ -116,11 +130,12 @@ def _read_tmds(settings: Settings, deadline: Deadline) -> tuple[TaskMetadata | N
     task = _value(task_step, f"GET {uri}/task", deadline, failed)
     own = _value(own_step, f"GET {uri}", deadline, failed)
     if task is not None:
-        parts.append(f"{task.url}: {len(task.containers)} containers, task Limits.Memory={task.memory_mib}")
+        limit = f"{task.memory_mib} MiB" if task.memory_mib else "absent"
+        parts.append(f"{task.url}: {len(task.containers)} containers, task Limits.Memory {limit}")
         failed += task.problems
     if own is not None:
         parts.append(f"this container is {own.name!r}")
-    status = "ok" if not failed else "partial" if parts else "failed"
+    status = OK if not failed else PARTIAL if parts else FAILED
     detail = "; ".join(parts + _summarised(failed))
     # Cut short by the deadline: abandoned, or failed with the budget spent (timeouts are cut to it).
     timed_out = not (task_step.finished and own_step.finished) or (bool(failed) and deadline.expired())
@@ -134,9 +149,9 @@ def _read_api(
     """DescribeTasks and DescribeTaskDefinition; what answered before the deadline is kept."""
     source = "ecs_api"
     if settings.ecs_api is EcsApi.OFF:
-        return None, SourceReport(source, "skipped", "NODE_HEAP_ECS_API=off", 0)
+        return None, SourceReport(source, SKIPPED, "NODE_HEAP_ECS_API=off", 0)
     if metadata is None or metadata.task_arn is None:
-        return None, SourceReport(source, "skipped", "no task ARN (task metadata unavailable)", 0)
+        return None, SourceReport(source, SKIPPED, "no task ARN (task metadata unavailable)", 0)
     if deadline.expired():
         return None, _too_late(source, "task metadata", deadline)
     task_arn = metadata.task_arn
@@ -156,7 +171,7 @@ def _read_api(
     )
     if step.error is not None:
         errors = (f"unexpected {type(step.error).__name__}: {first_line(step.error)}",)
-        return None, SourceReport(source, "failed", errors[0], _ms(started))
+        return None, SourceReport(source, FAILED, errors[0], _ms(started))
     if step.finished:
         assert step.value is not None
         api = step.value
@@ -165,10 +180,10 @@ def _read_api(
         missing = "DescribeTaskDefinition" if progress else "DescribeTasks"
         api = ApiResult(so_far.task, None, (*so_far.errors, f"{missing}: {_late(deadline)}"))
     if api.skipped:
-        return api, SourceReport(source, "skipped", api.skipped, _ms(started))
+        return api, SourceReport(source, SKIPPED, api.skipped, _ms(started))
     answered = [n for n, part in (("DescribeTasks", api.task), ("DescribeTaskDefinition", api.task_definition)) if part]
     detail = "; ".join([f"answered: {', '.join(answered) or 'none'}", *_summarised(list(api.errors))])
-    status = "failed" if not answered else "partial" if api.errors else "ok"
+    status = FAILED if not answered else PARTIAL if api.errors else OK
     timed_out = not step.finished or (bool(api.errors) and deadline.expired())
     return api, SourceReport(source, status, detail, _ms(started), timed_out=timed_out)
 
@@ -181,29 +196,29 @@ def _read_local(settings: Settings, into: dict[str, tuple[SourceReport, Any]]) -
         mem_total = read_mem_total(settings.proc_root)
         into["proc_meminfo"] = (
             SourceReport(
-                "proc_meminfo", "ok", f"{settings.proc_root / 'meminfo'}: MemTotal {mem_total} bytes", _ms(started)
+                "proc_meminfo", OK, f"{settings.proc_root / 'meminfo'}: MemTotal {mem_total} bytes", _ms(started)
             ),
             mem_total,
         )
     except SourceError as exc:
-        into["proc_meminfo"] = (SourceReport("proc_meminfo", "failed", str(exc), _ms(started)), None)
+        into["proc_meminfo"] = (SourceReport("proc_meminfo", FAILED, str(exc), _ms(started)), None)
     started = time.monotonic()
     try:
         cgroup = read_cgroup_memory(
             proc_root=settings.proc_root, cgroup_root=settings.cgroup_root, mem_total_bytes=mem_total
         )
     except SourceError as exc:
-        into["cgroup"] = (SourceReport("cgroup", "failed", str(exc), _ms(started)), None)
+        into["cgroup"] = (SourceReport("cgroup", FAILED, str(exc), _ms(started)), None)
         return
     if cgroup is None:
-        into["cgroup"] = (SourceReport("cgroup", "none", "no memory controller mounted", _ms(started)), None)
+        into["cgroup"] = (SourceReport("cgroup", NONE, "no memory controller mounted", _ms(started)), None)
         return
     detail = (
-        f"v{cgroup.version} {cgroup.directory}: own {cgroup.own_limit_bytes} ({cgroup.own_where}), "
-        f"ceiling {cgroup.ceiling_bytes} ({cgroup.ceiling_where})"
+        f"v{cgroup.version} {cgroup.directory}: own {size_text(cgroup.own_limit_bytes)} ({cgroup.own_where}), "
+        f"ceiling {size_text(cgroup.ceiling_bytes)} ({cgroup.ceiling_where})"
     )
     detail = "; ".join([detail, *cgroup.notes[:_PROBLEMS_SHOWN], *_summarised(list(cgroup.problems))])
-    status = "partial" if cgroup.problems else "ok"
+    status = PARTIAL if cgroup.problems else OK
     into["cgroup"] = (SourceReport("cgroup", status, detail, _ms(started)), cgroup)
 
 
@@ -227,7 +242,7 @@ def _summarised(problems: list[str]) -> list[str]:
 
 
 def _too_late(source: str, what: str, deadline: Deadline) -> SourceReport:
-    return SourceReport(source, "failed", f"{what}: {_late(deadline)}", deadline.elapsed_ms(), timed_out=True)
+    return SourceReport(source, FAILED, f"{what}: {_late(deadline)}", deadline.elapsed_ms(), timed_out=True)
 
 
 def _late(deadline: Deadline) -> str:

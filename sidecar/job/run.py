@@ -1,4 +1,4 @@
-"""The init job, end to end: gather, decide, write the env file atomically, log the decision.
+"""The init job, end to end: settings -> gather (sources) -> decide (sizing) -> env file + log (outputs).
 
 `run` is the container's entrypoint (exit codes in the README); `explain` shares `gather` and
 `decide`, prints the decision and writes nothing.
@@ -14,13 +14,14 @@ from typing import Any, TextIO
 
 from sidecar import __version__
 from sidecar.errors import SidecarError
-from sidecar.job.decide import check_policy, decide_all
 from sidecar.job.gather import gather
-from sidecar.job.report import decision_record, emf_members, render_explain
 from sidecar.outputs import log
+from sidecar.outputs.atomic import check_writable
 from sidecar.outputs.envfile import write_env_file
 from sidecar.outputs.log import one_line
+from sidecar.outputs.report import decision_record, emf_members, env_file_text, render_explain
 from sidecar.settings import VARS, Settings
+from sidecar.sizing.decide import check_policy, decide_all
 
 
 def run(settings: Settings, stdout: TextIO) -> int:
@@ -29,22 +30,26 @@ def run(settings: Settings, stdout: TextIO) -> int:
     logger = log.get_logger()
     try:
         logger.info("settings_loaded", version=__version__, **_settings_fields(settings))
+        for warning in settings.warnings:
+            logger.warning(warning.code, text=warning.text)
+            say(f"warning: {warning.text}")
+        check_writable(Path(settings.env_file))  # a missing or read-only volume fails before anything is read
         gathered = gather(settings)
         for report in gathered.reports:
             logger.info(
                 "source_read",
                 source=report.source,
-                status=report.status,
+                status=report.status.value,
                 detail=report.detail,
                 elapsed_ms=report.elapsed_ms,
             )
-        decisions = decide_all(gathered, settings)
+        decisions = decide_all(gathered.observed, settings)
         records = []
         for decision in decisions:
-            bound = logger.bind(task_arn=decision.identity.get("task_arn"), container=decision.target)
+            bound = logger.bind(task_arn=decision.identity.task_arn, container=decision.target)
             for notice in decision.notices:
                 bound.warning(notice.code, text=notice.text)
-            records.append((bound, decision, decision_record(decision)))
+            records.append((bound, decision, decision_record(decision, gathered.reports)))
         try:
             for decision in decisions:  # every file or none: policy first, for all of them
                 check_policy(decision)
@@ -53,8 +58,9 @@ def run(settings: Settings, stdout: TextIO) -> int:
                 bound.info("decision", **record)
             raise
         for bound, decision, _ in records:
-            write_env_file(Path(decision.env_file), decision.env_text)
-            bound.info("env_file_written", path=decision.env_file, size_bytes=len(decision.env_text))
+            text = env_file_text(decision)
+            write_env_file(Path(decision.env_file), text)
+            bound.info("env_file_written", path=str(decision.env_file), size_bytes=len(text))
         for bound, decision, record in records:
             emf = emf_members(decision, settings.metrics_namespace, int(time.time() * 1000))
             bound.info("decision", **record, **emf)
@@ -68,7 +74,7 @@ def run(settings: Settings, stdout: TextIO) -> int:
 
 
 def say(message: str) -> None:
-    """The one line on stderr that goes with a failing exit code."""
+    """The one line on stderr that goes with a failing exit code (or a warning)."""
     print(f"node-heap-sidecar: {one_line(message)}", file=sys.stderr)
 
 
@@ -81,16 +87,19 @@ def report_bug(exc: BaseException, logger: Any) -> int:
 
 
 def explain(settings: Settings, stdout: TextIO, *, as_json: bool) -> int:
+    for warning in settings.warnings:
+        say(f"warning: {warning.text}")
     try:
-        decisions = decide_all(gather(settings), settings)
+        gathered = gather(settings)
+        decisions = decide_all(gathered.observed, settings)
     except SidecarError as exc:
         say(str(exc))
         return exc.exit_code
     if as_json:
-        records = [{**decision_record(d), "env_text": d.env_text} for d in decisions]
+        records = [{**decision_record(d, gathered.reports), "env_text": env_file_text(d)} for d in decisions]
         stdout.write(json.dumps(records[0] if len(records) == 1 else records, indent=2) + "\n")
     else:
-        stdout.write("\n".join(render_explain(d) for d in decisions))
+        stdout.write("\n".join(render_explain(d, gathered.reports) for d in decisions))
     return 0
 
 

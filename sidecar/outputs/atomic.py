@@ -15,9 +15,26 @@ import time
 from pathlib import Path
 
 from sidecar.errors import OutputError
+from sidecar.text import shown
 
 # A writer takes milliseconds; a temp file this old was left by a run that was killed mid-write.
 STALE_TEMP_S = 60.0
+
+
+def check_writable(path: Path) -> None:
+    """Raise OutputError (exit 6) unless `path` can be written: its directory exists and is writable, and
+    `path` is not a directory. Checked before the sources are read, so a missing or read-only volume
+    fails at once, and nothing is half-written."""
+    directory = path.parent
+    try:
+        if not directory.is_dir():
+            raise OutputError(f"{path}: its directory {shown(str(directory), 120)} does not exist (mount the volume)")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: its directory {shown(str(directory), 120)} is not writable (read-only volume?)")
+        if path.is_dir():
+            raise OutputError(f"{path}: is a directory, expected a file path")
+    except OSError as exc:  # e.g. a name longer than NAME_MAX
+        raise OutputError(f"{path}: not a usable file path ({exc.strerror or exc})") from None
 
 
 def write_atomically(path: Path, text: str, *, encoding: str = "utf-8") -> None:

@@ -1,6 +1,6 @@
 """The budget: every memory figure the sources reported, reconciled into the Node container's memory.
 
-Rules (AWS: task_definition_parameters `memory`/`memoryReservation`; research in docs/how-it-decides):
+Rules (AWS: task_definition_parameters `memory`/`memoryReservation`; docs/design.md):
 - the Node container's own hard limit, if it has one;
 - else (and also as a second bound) the task limit minus what the other long-running containers
   may hold: NODE_HEAP_SIBLING_MIB if given, else their hard limit, else their reservation, else a
@@ -11,30 +11,34 @@ Rules (AWS: task_definition_parameters `memory`/`memoryReservation`; research in
 - MemTotal bounds everything (a machine cannot give more than it has), but is never a limit by
   itself: without a limit from ECS or a cgroup there is no trustworthy budget (no heap flag).
 Where sources disagree about the same figure, the most current wins: TMDS reports the running
-task, DescribeTasks includes run-time overrides, the task definition has neither.
-Pure: candidates in, a Budget with a verdict for every candidate out.
+task, DescribeTasks includes run-time overrides, the task definition has neither. No figure is ever
+negative: containers beside Node counted at more than the task leave it 0 MiB, and say so.
+
+Pure: candidates in, a Budget out, with exactly one judgement for every candidate (`_Ledger`).
+The steps, in `choose_budget`'s order: what is never a ceiling; the Node container's and the task's
+limits; what each container beside Node is counted for; the bounds; MemTotal; the binding bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sidecar.sizing.candidates import Candidate, Kind, Notice, Origin, Outcome, Verdict
+from sidecar.notices import Notice, Severity
+from sidecar.sizing.candidates import Candidate, Judgement, Kind, Origin, Outcome
+from sidecar.sizing.containers import ContainerFacts
 from sidecar.sizing.siblings import Rule, SiblingEstimate
-from sidecar.sizing.task import ContainerFacts
 from sidecar.sources.cgroup import CgroupMemory
-from sidecar.sources.ecs_api import ApiResult, ContainerSpec
+from sidecar.sources.ecs_api import ContainerSpec, TaskDefinition, TaskDescription
 from sidecar.sources.metadata import TaskMetadata
-from sidecar.units import MIB, mib
+from sidecar.text import size_text
+from sidecar.units import mib
 
 PRECEDENCE = (Origin.TMDS, Origin.DESCRIBE_TASKS, Origin.DESCRIBE_TASK_DEFINITION)
 _WHY_LATER_LOSES = {
     Origin.DESCRIBE_TASKS: "DescribeTasks answered first and includes run-time overrides",
     Origin.TMDS: "TMDS reports the running task",
 }
-
-Judge = Callable[[Candidate, Outcome, str], None]
 _ESTIMATE_KINDS = {
     Rule.OVERRIDE: (Kind.SIDECAR_OVERRIDE, Origin.SETTING),
     Rule.CATALOGUE: (Kind.SIDECAR_FOOTPRINT, Origin.CATALOGUE),
@@ -47,26 +51,32 @@ COUNTED_AS = {
     Kind.SIDECAR_RESERVATION: "its reservation (no hard limit)",
     Kind.SIDECAR_FOOTPRINT: "a guess (no hard limit or reservation)",
 }
+_WHY_CHOSEN = {
+    Kind.CONTAINER_LIMIT: "the Node container's own hard limit",
+    Kind.TASK_LIMIT: "the task limit, less what the containers beside Node may hold",
+    Kind.TASK_CEILING: "a limit on a cgroup above the init container (the task's)",
+    Kind.HOST_MEMORY: "MemTotal: the machine's memory",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    memory_bytes: int | None  # the Node container's effective memory; None: no limit found
-    chosen: Verdict | None  # the candidate that bound it
+    memory_bytes: int | None  # the Node container's effective memory (never negative); None: no limit found
+    chosen: Judgement | None  # the candidate that bound it
     arithmetic: str  # how memory_bytes was reached, in one line
-    verdicts: tuple[Verdict, ...]  # every candidate, with what happened to it and why
+    judgements: tuple[Judgement, ...]  # every candidate, with what happened to it and why
     warnings: tuple[Notice, ...]
     container_limit_bytes: int | None  # the Node container's own hard limit (what Node sees itself)
-    sidecars: tuple[Verdict, ...] = ()  # per container beside Node, the candidate it is counted for
+    sidecars: tuple[Judgement, ...] = ()  # per container beside Node, the candidate it is counted for
 
 
 def collect_candidates(
     *,
-    target: str | None,
-    others: Sequence[ContainerFacts],
     target_facts: ContainerFacts | None,
+    others: Sequence[ContainerFacts],
     metadata: TaskMetadata | None,
-    api: ApiResult | None,
+    task: TaskDescription | None,
+    definition: TaskDefinition | None,
     cgroup: CgroupMemory | None,
     mem_total_bytes: int | None,
     mem_total_where: str = "/proc/meminfo MemTotal",
@@ -86,27 +96,14 @@ def collect_candidates(
             kind, origin = _ESTIMATE_KINDS[estimate.rule]
             found.append(Candidate(kind, origin, mib(estimate.mib), estimate.where, facts.name))
     if metadata is not None:
-        found.append(
-            Candidate(Kind.TASK_LIMIT, Origin.TMDS, _mib(metadata.memory_mib), f"{metadata.url} Limits.Memory")
-        )
-    if api is not None and api.task is not None:
-        found.append(
-            Candidate(
-                Kind.TASK_LIMIT,
-                Origin.DESCRIBE_TASKS,
-                _mib(api.task.memory_mib),
-                "DescribeTasks tasks[0].memory",
-            )
-        )
-    if api is not None and api.task_definition is not None:
-        found.append(
-            Candidate(
-                Kind.TASK_LIMIT,
-                Origin.DESCRIBE_TASK_DEFINITION,
-                _mib(api.task_definition.memory_mib),
-                "DescribeTaskDefinition taskDefinition.memory",
-            )
-        )
+        where = f"{metadata.url} Limits.Memory"
+        found.append(Candidate(Kind.TASK_LIMIT, Origin.TMDS, _bytes(metadata.memory_mib), where))
+    if task is not None:
+        where = "DescribeTasks tasks[0].memory"
+        found.append(Candidate(Kind.TASK_LIMIT, Origin.DESCRIBE_TASKS, _bytes(task.memory_mib), where))
+    if definition is not None:
+        where = "DescribeTaskDefinition taskDefinition.memory"
+        found.append(Candidate(Kind.TASK_LIMIT, Origin.DESCRIBE_TASK_DEFINITION, _bytes(definition.memory_mib), where))
     if cgroup is not None:
         origin = Origin.CGROUP_V1 if cgroup.version == 1 else Origin.CGROUP_V2
         found.append(Candidate(Kind.INIT_LIMIT, origin, cgroup.own_limit_bytes, cgroup.own_where))
@@ -120,62 +117,157 @@ def _container_candidates(facts: ContainerFacts, hard: Kind, soft: Kind) -> list
     name = facts.name
     found: list[Candidate] = []
     if facts.tmds is not None:
-        found.append(
-            Candidate(
-                hard,
-                Origin.TMDS,
-                _mib(facts.tmds.memory_mib),
-                f"TMDS Containers[Name={name}].Limits.Memory",
-                name,
-            )
-        )
+        where = f"TMDS Containers[Name={name}].Limits.Memory"
+        found.append(Candidate(hard, Origin.TMDS, _bytes(facts.tmds.memory_mib), where, name))
     for origin, spec, label in (
         (Origin.DESCRIBE_TASKS, facts.described, "DescribeTasks containers"),
         (Origin.DESCRIBE_TASK_DEFINITION, facts.defined, "DescribeTaskDefinition containerDefinitions"),
     ):
         if isinstance(spec, ContainerSpec):
-            found.append(Candidate(hard, origin, _mib(spec.memory_mib), f"{label}[name={name}].memory", name))
-            found.append(
-                Candidate(soft, origin, _mib(spec.reservation_mib), f"{label}[name={name}].memoryReservation", name)
-            )
+            found.append(Candidate(hard, origin, _bytes(spec.memory_mib), f"{label}[name={name}].memory", name))
+            where = f"{label}[name={name}].memoryReservation"
+            found.append(Candidate(soft, origin, _bytes(spec.reservation_mib), where, name))
     return found
 
 
 def explicit_budget(memory_mib: int, variable: str = "NODE_HEAP_MEMORY_MIB") -> Budget:
     """The budget when the user gave the memory: nothing is detected."""
     candidate = Candidate(Kind.EXPLICIT, Origin.SETTING, mib(memory_mib), variable)
-    verdict = Verdict(candidate, Outcome.CHOSEN, f"given by {variable}; detection skipped")
-    return Budget(mib(memory_mib), verdict, f"{variable} = {memory_mib} MiB", (verdict,), (), None)
+    judgement = Judgement(candidate, Outcome.CHOSEN, f"given by {variable}; detection skipped")
+    return Budget(mib(memory_mib), judgement, f"{variable} = {memory_mib} MiB", (judgement,), (), None)
+
+
+class _Ledger:
+    """One judgement per candidate: judging one twice, or leaving one unjudged, is a bug and raises."""
+
+    def __init__(self, candidates: Sequence[Candidate]) -> None:
+        self._candidates = candidates
+        self._judged: dict[int, Judgement] = {}
+        self._index = {id(candidate): index for index, candidate in enumerate(candidates)}
+
+    def judge(self, candidate: Candidate, outcome: Outcome, reason: str) -> Judgement:
+        index = self._index[id(candidate)]
+        if index in self._judged:
+            raise AssertionError(f"candidate judged twice: {candidate} ({self._judged[index].outcome}, {outcome})")
+        self._judged[index] = Judgement(candidate, outcome, reason)
+        return self._judged[index]
+
+    def all(self) -> tuple[Judgement, ...]:
+        missing = [c for i, c in enumerate(self._candidates) if i not in self._judged]
+        if missing:
+            raise AssertionError(f"candidates without a judgement: {missing}")
+        return tuple(self._judged[i] for i in range(len(self._candidates)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one container beside Node is counted for."""
+
+    name: str
+    bytes: int
+    candidate: Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """One upper bound on the Node container's memory, and how it reads in the arithmetic."""
+
+    bytes: int
+    candidate: Candidate
+    text: str
 
 
 def choose_budget(candidates: Iterable[Candidate]) -> Budget:
-    """Reconcile the candidates into the Node container's memory, with a verdict for each."""
+    """Reconcile the candidates into the Node container's memory, with one judgement for each."""
     candidates = list(candidates)
-    verdicts: dict[int, Verdict] = {}
+    ledger = _Ledger(candidates)
     warnings: list[Notice] = []
 
-    def judge(candidate: Candidate, outcome: Outcome, reason: str) -> None:
-        verdicts[id(candidate)] = Verdict(candidate, outcome, reason)
+    _judge_never_ceilings(candidates, ledger)
+    container = _most_current(candidates, Kind.CONTAINER_LIMIT, ledger, "no hard limit on the Node container")
+    task = _most_current(candidates, Kind.TASK_LIMIT, ledger, "no task-level memory")
+    shares = _count_beside_node(candidates, ledger, warnings)
+    bounds = _bounds(candidates, container=container, task=task, shares=shares, ledger=ledger, warnings=warnings)
+    host = _most_current(candidates, Kind.HOST_MEMORY, ledger, "MemTotal not read")
 
+    if not bounds:
+        return _no_limit(shares, host, ledger, warnings)
+    _judge_shares(shares, ledger, task_shared=task is not None)
+    if host is not None:
+        bounds += _host_bound(host, bounds, ledger, warnings)
+    winner = min(bounds, key=lambda bound: bound.bytes)
+    arithmetic = bounds[0].text
+    if len(bounds) > 1:
+        arithmetic = "min(" + ", ".join(bound.text for bound in bounds) + f") = {size_text(winner.bytes)}"
+    for bound in bounds:
+        if bound is winner:
+            continue
+        if bound.bytes == winner.bytes:
+            ledger.judge(bound.candidate, Outcome.AGREES, f"same bound as {winner.candidate.origin.value}")
+        else:
+            reason = f"{size_text(bound.bytes)} is higher than {size_text(winner.bytes)}"
+            ledger.judge(bound.candidate, Outcome.NOT_BINDING, reason)
+    chosen = ledger.judge(winner.candidate, Outcome.CHOSEN, _WHY_CHOSEN[winner.candidate.kind])
+    if winner.bytes <= 0 and not any(w.code == "siblings_exceed_task" for w in warnings):
+        warnings.append(
+            Notice(
+                "sidecars_take_everything", f"the containers beside Node take all of {arithmetic}", Severity.CRITICAL
+            )
+        )
+    judgements = ledger.all()
+    by_candidate = {id(j.candidate): j for j in judgements}
+    return Budget(
+        memory_bytes=winner.bytes,
+        chosen=chosen,
+        arithmetic=arithmetic,
+        judgements=judgements,
+        warnings=tuple(warnings),
+        container_limit_bytes=container.value_bytes if container is not None else None,
+        sidecars=tuple(by_candidate[id(share.candidate)] for share in shares),
+    )
+
+
+def _judge_never_ceilings(candidates: Sequence[Candidate], ledger: _Ledger) -> None:
+    """A reservation is a soft limit; the init container's own limit is another container's."""
     for c in candidates:
         if c.kind is Kind.CONTAINER_RESERVATION:
-            judge(c, Outcome.NOT_A_CEILING, "a soft limit: the container may use more when the host has it")
+            ledger.judge(c, Outcome.NOT_A_CEILING, "a soft limit: the container may use more when the host has it")
         elif c.kind is Kind.INIT_LIMIT:
-            judge(c, Outcome.NOT_A_CEILING, "the init container's own limit, not the Node container's")
+            ledger.judge(c, Outcome.NOT_A_CEILING, "the init container's own limit, not the Node container's")
 
-    container = _first_set(candidates, Kind.CONTAINER_LIMIT, judge, "no hard limit on the Node container")
-    task = _first_set(candidates, Kind.TASK_LIMIT, judge, "no task-level memory")
 
-    # What the other long-running containers may hold: the user's figure, else hard limit, else
-    # reservation, else a guess.
-    sidecar_terms: list[tuple[str, int, Candidate]] = []
-    names = list(dict.fromkeys(c.container for c in candidates if c.kind in _SIDECAR_KINDS and c.container))
-    for name in names:
-        own = [c for c in candidates if c.container == name]
-        override = _first_set(own, Kind.SIDECAR_OVERRIDE, judge, "no figure given")
-        hard = _first_set(own, Kind.SIDECAR_LIMIT, judge, "no hard limit")
-        soft = _first_set(own, Kind.SIDECAR_RESERVATION, judge, "no reservation")
-        guess = _first_set(own, Kind.SIDECAR_FOOTPRINT, judge, "no guess")
+def _most_current(candidates: Sequence[Candidate], kind: Kind, ledger: _Ledger, absent: str) -> Candidate | None:
+    """The most current candidate of `kind` that has a value (left for a later step to judge); the rest
+    of that kind are judged here."""
+    of_kind = sorted((c for c in candidates if c.kind is kind), key=_precedence)
+    chosen = next((c for c in of_kind if c.value_bytes is not None), None)
+    for c in of_kind:
+        if c is chosen:
+            continue
+        if c.value_bytes is None:
+            ledger.judge(c, Outcome.UNLIMITED, absent)
+        elif chosen is not None and c.value_bytes == chosen.value_bytes:
+            ledger.judge(c, Outcome.AGREES, f"same as {chosen.origin.value}")
+        else:
+            assert chosen is not None  # c has a value, so the first with a value exists
+            why = _WHY_LATER_LOSES.get(chosen.origin, "a more current source")
+            reason = f"{size_text(c.value_bytes)} differs from {size_text(chosen.value_bytes)}: {why}"
+            ledger.judge(c, Outcome.SUPERSEDED, reason)
+    return chosen
+
+
+def _count_beside_node(candidates: Sequence[Candidate], ledger: _Ledger, warnings: list[Notice]) -> list[_Share]:
+    """What each long-running container beside Node is counted for: the user's figure, else its hard
+    limit, else its reservation, else a guess. The figure it is counted for is judged later."""
+    shares: list[_Share] = []
+    beside = [c for c in candidates if c.kind in _SIDECAR_KINDS]
+    for container in dict.fromkeys(c.container for c in beside):
+        own = [c for c in beside if c.container == container]
+        name = container or "(unnamed)"
+        override = _most_current(own, Kind.SIDECAR_OVERRIDE, ledger, "no figure given")
+        hard = _most_current(own, Kind.SIDECAR_LIMIT, ledger, "no hard limit")
+        soft = _most_current(own, Kind.SIDECAR_RESERVATION, ledger, "no reservation")
+        guess = _most_current(own, Kind.SIDECAR_FOOTPRINT, ledger, "no guess")
         share = override or hard or soft or guess
         if share is None:
             warnings.append(
@@ -186,134 +278,111 @@ def choose_budget(candidates: Iterable[Candidate]) -> Budget:
                 )
             )
             continue
-        assert share.value_bytes is not None
-        sidecar_terms.append((name, share.value_bytes, share))
+        assert share.value_bytes is not None  # _most_current only picks a candidate with a value
+        shares.append(_Share(name, share.value_bytes, share))
         if override is not None and hard is not None:
-            judge(hard, Outcome.SUPERSEDED, f"NODE_HEAP_SIBLING_MIB gives {name} {_m(override.value_bytes)}")
+            reason = f"NODE_HEAP_SIBLING_MIB gives {name} {size_text(override.value_bytes)}"
+            ledger.judge(hard, Outcome.SUPERSEDED, reason)
+        counted = f"{name} is counted for {COUNTED_AS[share.kind]} instead"
         if soft is not None and share is not soft:
-            judge(soft, Outcome.NOT_A_CEILING, f"{name} is counted for {COUNTED_AS[share.kind]} instead")
+            ledger.judge(soft, Outcome.NOT_A_CEILING, counted)
         if guess is not None and share is not guess:
-            judge(guess, Outcome.NOT_NEEDED, f"a guess; {name} is counted for {COUNTED_AS[share.kind]} instead")
+            ledger.judge(guess, Outcome.NOT_NEEDED, f"a guess; {counted}")
+    return shares
 
-    options: list[tuple[int, Candidate, str]] = []
+
+def _bounds(
+    candidates: Sequence[Candidate],
+    *,
+    container: Candidate | None,
+    task: Candidate | None,
+    shares: Sequence[_Share],
+    ledger: _Ledger,
+    warnings: list[Notice],
+) -> list[_Bound]:
+    """Every upper bound: the container's own limit, the task less what runs beside Node, cgroup ceilings."""
+    bounds: list[_Bound] = []
     if container is not None:
         assert container.value_bytes is not None
-        options.append((container.value_bytes, container, f"container limit {_m(container.value_bytes)}"))
+        bounds.append(_Bound(container.value_bytes, container, f"container limit {size_text(container.value_bytes)}"))
     if task is not None:
         assert task.value_bytes is not None
-        available = task.value_bytes - sum(term for _, term, _ in sidecar_terms)
-        text = f"task {_m(task.value_bytes)}" + _minus(sidecar_terms)
-        if sidecar_terms:
-            text += f" = {_m(available)}"
-        options.append((available, task, text))
+        beside = sum(share.bytes for share in shares)
+        available = max(task.value_bytes - beside, 0)
+        text = f"task {size_text(task.value_bytes)}" + _minus(shares)
+        if shares:
+            text += f" = {size_text(available)}"
+        if beside > task.value_bytes:
+            counted = ", ".join(f"{share.name} {size_text(share.bytes)}" for share in shares)
+            warnings.append(
+                Notice(
+                    "siblings_exceed_task",
+                    f"the containers beside Node are counted at {size_text(beside)} ({counted}), more than the "
+                    f"task's {size_text(task.value_bytes)}: these figures cannot all be right (ECS refuses such a "
+                    "task definition); Node is left 0 MiB of the task",
+                    Severity.CRITICAL,
+                )
+            )
+        bounds.append(_Bound(available, task, text))
     for c in candidates:
-        if c.kind is Kind.TASK_CEILING:
-            if c.value_bytes is None:
-                judge(c, Outcome.UNLIMITED, "no limit visible above the init container's cgroup")
-            else:
-                options.append((c.value_bytes, c, f"task cgroup ceiling {_m(c.value_bytes)}"))
-
-    hosts = [c for c in candidates if c.kind is Kind.HOST_MEMORY and c.value_bytes is not None]
-    host = hosts[0] if hosts else None
-    if not options:
-        # MemTotal is the machine's memory (on Fargate the microVM's: a 4096 MiB task was seen with
-        # 7806 MiB), not a limit of this task: a heap sized from it is the OOM kill this tool prevents.
-        for _, _, share in sidecar_terms:
-            judge(
-                share,
-                Outcome.NOT_A_CEILING,
-                f"runs beside Node; no task limit is shared with it; counted: {COUNTED_AS[share.kind]}",
-            )
-        arithmetic = "no limit found"
-        if host is not None:
-            assert host.value_bytes is not None
-            judge(host, Outcome.NOT_TRUSTED, "the machine's memory, not a limit of the task or container")
-            arithmetic = f"no limit from ECS or cgroups (MemTotal {_m(host.value_bytes)} is the machine's)"
-            warnings.append(
-                Notice(
-                    "only_host_memory",
-                    f"no limit from ECS or cgroups, only the machine's MemTotal {_m(host.value_bytes)}, which is "
-                    "not a limit of the task (on Fargate it is the microVM's): no heap flag is sized from it; "
-                    "give the task or the Node container a memory limit",
-                )
-            )
-        return Budget(None, None, arithmetic, _ordered(candidates, verdicts), tuple(warnings), None)
-    if host is not None:
-        assert host.value_bytes is not None
-        lowest = min(value for value, _, _ in options)
-        if host.value_bytes < lowest:
-            # The machine has less memory than ECS promised (a microVM's kernel keeps some back).
-            options.append((host.value_bytes, host, f"MemTotal {_m(host.value_bytes)}"))
-            warnings.append(
-                Notice(
-                    "host_memory_below_limit",
-                    f"MemTotal {_m(host.value_bytes)} is below every ECS/cgroup limit: the machine has "
-                    "less memory than the task asked for",
-                )
-            )
-        else:
-            judge(host, Outcome.NOT_NEEDED, f"the machine's memory; {_m(lowest)} from ECS/cgroups is lower")
-
-    for _, _, share in sidecar_terms:
-        counted = COUNTED_AS[share.kind]
-        if task is not None:
-            judge(
-                share,
-                Outcome.SUBTRACTED,
-                f"runs beside Node, so its share of the task is not Node's; counted: {counted}",
-            )
-        else:
-            judge(
-                share, Outcome.NOT_A_CEILING, f"runs beside Node; no task limit is shared with it; counted: {counted}"
-            )
-
-    value, winner, _ = min(options, key=lambda option: option[0])
-    arithmetic = options[0][2]
-    if len(options) > 1:
-        arithmetic = "min(" + ", ".join(text for _, _, text in options) + f") = {_m(value)}"
-    for other_value, candidate, _ in options:
-        if candidate is winner:
-            continue
-        if other_value == value:
-            judge(candidate, Outcome.AGREES, f"same bound as {winner.origin.value}")
-        else:
-            judge(candidate, Outcome.NOT_BINDING, f"{_m(other_value)} is higher than {_m(value)}")
-    reason = {
-        Kind.CONTAINER_LIMIT: "the Node container's own hard limit",
-        Kind.TASK_LIMIT: "the task limit, less what the containers beside Node may hold",
-        Kind.TASK_CEILING: "a limit on a cgroup above the init container (the task's)",
-        Kind.HOST_MEMORY: "MemTotal: the machine's memory",
-    }[winner.kind]
-    judge(winner, Outcome.CHOSEN, reason)
-    if value <= 0:
-        warnings.append(Notice("sidecars_take_everything", f"the containers beside Node take all of {arithmetic}"))
-    return Budget(
-        value,
-        verdicts[id(winner)],
-        arithmetic,
-        _ordered(candidates, verdicts),
-        tuple(warnings),
-        container.value_bytes if container is not None else None,
-        tuple(verdicts[id(share)] for _, _, share in sidecar_terms),
-    )
-
-
-def _first_set(candidates: Sequence[Candidate], kind: Kind, judge: Judge, absent: str) -> Candidate | None:
-    """The most current candidate of `kind` that has a value; judge the rest of that kind."""
-    of_kind = sorted((c for c in candidates if c.kind is kind), key=_precedence)
-    chosen = next((c for c in of_kind if c.value_bytes is not None), None)
-    for c in of_kind:
-        if c is chosen:
+        if c.kind is not Kind.TASK_CEILING:
             continue
         if c.value_bytes is None:
-            judge(c, Outcome.UNLIMITED, absent)
-        elif chosen is not None and c.value_bytes == chosen.value_bytes:
-            judge(c, Outcome.AGREES, f"same as {chosen.origin.value}")
+            ledger.judge(c, Outcome.UNLIMITED, "no limit visible above the init container's cgroup")
         else:
-            assert chosen is not None
-            why = _WHY_LATER_LOSES.get(chosen.origin, "a more current source")
-            judge(c, Outcome.SUPERSEDED, f"{_m(c.value_bytes)} differs from {_m(chosen.value_bytes)}: {why}")
-    return chosen
+            bounds.append(_Bound(c.value_bytes, c, f"task cgroup ceiling {size_text(c.value_bytes)}"))
+    return bounds
+
+
+def _judge_shares(shares: Sequence[_Share], ledger: _Ledger, *, task_shared: bool) -> None:
+    for share in shares:
+        counted = COUNTED_AS[share.candidate.kind]
+        if task_shared:
+            reason = f"runs beside Node, so its share of the task is not Node's; counted: {counted}"
+            ledger.judge(share.candidate, Outcome.SUBTRACTED, reason)
+        else:
+            reason = f"runs beside Node; no task limit is shared with it; counted: {counted}"
+            ledger.judge(share.candidate, Outcome.NOT_A_CEILING, reason)
+
+
+def _host_bound(host: Candidate, bounds: Sequence[_Bound], ledger: _Ledger, warnings: list[Notice]) -> list[_Bound]:
+    """MemTotal as a bound only when it is below every ECS/cgroup bound (the machine has less)."""
+    assert host.value_bytes is not None
+    lowest = min(bound.bytes for bound in bounds)
+    if host.value_bytes >= lowest:
+        reason = f"the machine's memory; {size_text(lowest)} from ECS/cgroups is lower"
+        ledger.judge(host, Outcome.NOT_NEEDED, reason)
+        return []
+    # The machine has less memory than ECS promised (a microVM's kernel keeps some back).
+    warnings.append(
+        Notice(
+            "host_memory_below_limit",
+            f"MemTotal {size_text(host.value_bytes)} is below every ECS/cgroup limit: the machine has "
+            "less memory than the task asked for",
+        )
+    )
+    return [_Bound(host.value_bytes, host, f"MemTotal {size_text(host.value_bytes)}")]
+
+
+def _no_limit(shares: Sequence[_Share], host: Candidate | None, ledger: _Ledger, warnings: list[Notice]) -> Budget:
+    """No limit from ECS or a cgroup. MemTotal is the machine's memory (on Fargate the microVM's: a
+    4096 MiB task was seen with 7806 MiB), not a limit of this task: a heap sized from it is the OOM
+    kill this tool prevents."""
+    _judge_shares(shares, ledger, task_shared=False)
+    arithmetic = "no limit found"
+    if host is not None:
+        assert host.value_bytes is not None
+        ledger.judge(host, Outcome.NOT_TRUSTED, "the machine's memory, not a limit of the task or container")
+        arithmetic = f"no limit from ECS or cgroups (MemTotal {size_text(host.value_bytes)} is the machine memory)"
+        warnings.append(
+            Notice(
+                "only_host_memory",
+                f"no limit from ECS or cgroups, only the machine's MemTotal {size_text(host.value_bytes)}, which "
+                "is not a limit of the task (on Fargate it is the microVM's): no heap flag is sized from it; "
+                "give the task or the Node container a memory limit",
+            )
+        )
+    return Budget(None, None, arithmetic, ledger.all(), tuple(warnings), None)
 
 
 def _precedence(candidate: Candidate) -> int:
@@ -321,25 +390,14 @@ def _precedence(candidate: Candidate) -> int:
     return PRECEDENCE.index(candidate.origin) if candidate.origin in PRECEDENCE else len(PRECEDENCE)
 
 
-def _ordered(candidates: Sequence[Candidate], verdicts: dict[int, Verdict]) -> tuple[Verdict, ...]:
-    return tuple(verdicts[id(c)] for c in candidates if id(c) in verdicts)
-
-
-def _minus(sidecar_terms: Sequence[tuple[str, int, Candidate]]) -> str:
+def _minus(shares: Sequence[_Share]) -> str:
     """` - log_router 100 MiB (guess) - envoy 64 MiB`."""
     return "".join(
-        f" - {name} {_m(term)}" + (" (guess)" if share.kind is Kind.SIDECAR_FOOTPRINT else "")
-        for name, term, share in sidecar_terms
+        f" - {share.name} {size_text(share.bytes)}"
+        + (" (guess)" if share.candidate.kind is Kind.SIDECAR_FOOTPRINT else "")
+        for share in shares
     )
 
 
-def _mib(value_mib: int | None) -> int | None:
+def _bytes(value_mib: int | None) -> int | None:
     return None if value_mib is None else mib(value_mib)
-
-
-def _m(value_bytes: int | None) -> str:
-    if value_bytes is None:
-        return "unlimited"
-    if value_bytes % MIB == 0:
-        return f"{value_bytes // MIB} MiB"
-    return f"{value_bytes / MIB:.1f} MiB"

@@ -1,4 +1,4 @@
-"""The vocabulary shared by sources and the budget: where a number came from and what it means."""
+"""The budget's vocabulary: where a memory figure came from, what it means, and what the budget did with it."""
 
 from __future__ import annotations
 
@@ -64,17 +64,9 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Judgement:
     """A candidate and what the budget decided about it, in one line."""
 
     candidate: Candidate
     outcome: Outcome
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something the user should know, logged at warning level under its stable `code`."""
-
-    code: str
-    text: str

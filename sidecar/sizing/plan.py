@@ -33,14 +33,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sidecar.sizing.candidates import Notice
+from sidecar.notices import Notice, Severity
 from sidecar.sizing.node_profile import NodeProfile, node_band_start_mib, node_own_semi_space_mib
 from sidecar.sizing.nodeopts import HeapPins
+from sidecar.text import plural
 
 MAX_PLANNED_MEMORY_MIB = 1 << 24  # 16 TiB: where the search for a big-enough container stops
 YOUNG_PER_OLD = 3 / 128  # `memory`: young allowance = 3 x (budget / 128), Node 20's semi-space rule
 MIN_SEMI_SPACE_MIB = 1
-MAX_SEMI_SPACE_MIB = 16  # `memory`: Node <= 22's cap
+MEMORY_RULE_MAX_SEMI_SPACE_MIB = 16  # `memory`: Node <= 22's cap
 SPEED_YOUNG_SHARE = Fraction(3, 55)  # `speed`: 3/55 of the budget, a 16 MiB semi-space from a 1 GiB task
 SPEED_MAX_SEMI_SPACE_MIB = 64  # `speed`: the benchmark's largest useful semi-space (and Node 24's cap)
 MAX_YOUNG_SHARE = 4  # the allowance never takes more than budget / 4
@@ -55,6 +56,15 @@ class YoungRule(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """Memory kept back from the heap, in MiB, and where the figure comes from."""
+
+    name: str
+    mib: int
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
 class Knobs:
     """The user's part of the plan (from Settings)."""
 
@@ -65,15 +75,7 @@ class Knobs:
     min_mib: int = 32
     max_mib: int | None = None
     semi_space: YoungRule | int = YoungRule.SPEED  # a rule, or a semi-space in MiB
-
-
-@dataclass(frozen=True, slots=True)
-class Component:
-    """Memory kept back from the heap, in MiB, and where the figure comes from."""
-
-    name: str
-    mib: int
-    origin: str
+    fixed: tuple[Component, ...] = ()  # memory the container's files hold (tmpfs, /dev/shm), kept back once
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,9 @@ def young_allowance(per_isolate_mib: int) -> tuple[int, int]:
     whose young generation (3 x) fits in the allowance: V8 rounds semi-spaces up to a power of two,
     so only those are exact.
     """
-    allowance = min(max(math.ceil(per_isolate_mib * YOUNG_PER_OLD), 3 * MIN_SEMI_SPACE_MIB), 3 * MAX_SEMI_SPACE_MIB)
+    allowance = min(
+        max(math.ceil(per_isolate_mib * YOUNG_PER_OLD), 3 * MIN_SEMI_SPACE_MIB), 3 * MEMORY_RULE_MAX_SEMI_SPACE_MIB
+    )
     return _semi_in(allowance), allowance
 
 
@@ -222,13 +226,13 @@ def _young(
 def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: int | None) -> _Fit:
     n = knobs.processes
     headroom = _ceil_share(memory_mib, knobs.headroom_ratio)
-    shared = profile.binary_resident_mib + headroom + knobs.reserve_mib
+    files = sum(component.mib for component in knobs.fixed)
+    shared = profile.binary_resident_mib + headroom + knobs.reserve_mib + files
     per_isolate = (memory_mib - shared) // n
 
     def budget_of(memory: int) -> int:
-        return (
-            memory - profile.binary_resident_mib - _ceil_share(memory, knobs.headroom_ratio) - knobs.reserve_mib
-        ) // n
+        kept = profile.binary_resident_mib + _ceil_share(memory, knobs.headroom_ratio) + knobs.reserve_mib + files
+        return (memory - kept) // n
 
     semi, young, young_origin, semi_rule = _young(memory_mib, knobs, profile, pinned_semi_mib, budget_of)
     old = _largest_old(per_isolate - profile.isolate_base_mib - young, profile.heap_overhead_ratio)
@@ -237,6 +241,7 @@ def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: i
         Component("node binary, resident once", profile.binary_resident_mib, f"{profile.label}: {profile.evidence}"),
         Component("headroom for off-heap memory", headroom, f"NODE_HEAP_HEADROOM_RATIO={knobs.headroom_ratio:g}"),
         Component("app reserve", knobs.reserve_mib, "NODE_HEAP_RESERVE_MIB"),
+        *knobs.fixed,
         Component(f"isolate base x {n}", n * profile.isolate_base_mib, f"{profile.label}: {profile.evidence}"),
         Component(f"young generation x {n}", n * young, young_origin),
         Component(
@@ -244,7 +249,7 @@ def _fit(memory_mib: int, knobs: Knobs, profile: NodeProfile, pinned_semi_mib: i
             n * overhead,
             f"{profile.heap_overhead_ratio:.0%} of old space ({profile.label})",
         ),
-        Component("rounding", (memory_mib - shared) - n * per_isolate, f"budget split over {n} isolates"),
+        Component("rounding", (memory_mib - shared) - n * per_isolate, f"budget split over {plural(n, 'isolate')}"),
     )
     return _Fit(old, semi, young, components, semi_rule)
 
@@ -289,6 +294,7 @@ def plan_heap(
                 "container_too_small",
                 f"container too small: {memory_mib} MiB leaves {fit.old_mib} MiB of old space per isolate, "
                 f"below NODE_HEAP_MIN_MIB={knobs.min_mib}; the smallest memory that fits is {smallest} MiB",
+                Severity.CRITICAL,
             )
         )
 
@@ -301,6 +307,7 @@ def plan_heap(
                 Notice(
                     "heap_pin_unchecked",
                     f"the app's {pins.text} cannot be checked: the memory Node will see is unknown",
+                    Severity.INFO,
                 )
             )
         elif final_heap > fit.old_mib:
@@ -324,6 +331,7 @@ def plan_heap(
                     f"{profile.min_start_old_mib} MiB {profile.label} needs to start: the env file sets "
                     f"{profile.min_start_old_mib} MiB, more than fits, so the kernel may kill Node; give the "
                     "container more memory",
+                    Severity.CRITICAL,
                 )
             )
             heap = final_heap = profile.min_start_old_mib

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sidecar.sizing.candidates import Kind, Notice, Verdict
+from sidecar.notices import Notice
+from sidecar.sizing.candidates import Judgement, Kind
 from sidecar.sizing.footprints import SERVICE_CONNECT, find_footprint
 
 if TYPE_CHECKING:
-    from sidecar.sizing.task import ContainerFacts
+    from sidecar.sizing.containers import ContainerFacts
 
 SETTING = "NODE_HEAP_SIBLING_MIB"
 DEFAULT_SETTING = "NODE_HEAP_SIBLING_DEFAULT_MIB"
@@ -107,7 +108,7 @@ def estimate_siblings(
     return estimates, notices
 
 
-def guess_notices(counted: Sequence[Verdict], estimates: Sequence[SiblingEstimate]) -> list[Notice]:
+def guess_notices(counted: Sequence[Judgement], estimates: Sequence[SiblingEstimate]) -> list[Notice]:
     """A `sidecar_unbounded` warning for each container counted with a guess, naming the setting to give."""
     guesses = {e.container: e for e in estimates if e.rule is not Rule.OVERRIDE}
     notices = []

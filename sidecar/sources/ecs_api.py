@@ -40,6 +40,9 @@ class ContainerSpec:
     entry_point: tuple[str, ...] = ()
     environment_files: bool = False  # variables we cannot see (S3 files)
     firelens_type: str | None = None  # firelensConfiguration.type: `fluentbit` or `fluentd` (a log router)
+    heap_settings: tuple[tuple[str, str], ...] = ()  # NODE_HEAP_* of its environment: this sidecar's settings
+    tmpfs: tuple[tuple[str, int], ...] = ()  # linuxParameters.tmpfs (containerPath, MiB): charged to the memory cgroup
+    shared_memory_mib: int | None = None  # linuxParameters.sharedMemorySize (/dev/shm, also charged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +186,8 @@ def parse_describe_tasks(response: Any, task_arn: str) -> TaskDescription:
         containers.append(
             ContainerSpec(
                 name=item["name"],
-                memory_mib=_mib(item.get("memory", override.get("memory")), f"{where}.memory", problems),
-                reservation_mib=_mib(
+                memory_mib=_parse_mib(item.get("memory", override.get("memory")), f"{where}.memory", problems),
+                reservation_mib=_parse_mib(
                     item.get("memoryReservation", override.get("memoryReservation")),
                     f"{where}.memoryReservation",
                     problems,
@@ -194,7 +197,7 @@ def parse_describe_tasks(response: Any, task_arn: str) -> TaskDescription:
             )
         )
     return TaskDescription(
-        memory_mib=_mib(task.get("memory"), "DescribeTasks tasks[0].memory", problems),
+        memory_mib=_parse_mib(task.get("memory"), "DescribeTasks tasks[0].memory", problems),
         containers=tuple(containers),
         task_definition_arn=_opt_str(task.get("taskDefinitionArn")),
         group=_opt_str(task.get("group")),
@@ -218,6 +221,7 @@ def parse_task_definition(response: Any) -> TaskDefinition:
             problems.append(f"{where}: expected an object with a name")
             continue
         firelens = item.get("firelensConfiguration")
+        linux: dict[str, Any] = item["linuxParameters"] if isinstance(item.get("linuxParameters"), dict) else {}
         depends = tuple(
             (dep["containerName"], str(dep.get("condition", ""))[:16])
             for dep in _list(item, "dependsOn", where, problems)
@@ -226,12 +230,17 @@ def parse_task_definition(response: Any) -> TaskDefinition:
         containers.append(
             ContainerSpec(
                 name=item["name"],
-                memory_mib=_mib(item.get("memory"), f"{where}.memory", problems),
-                reservation_mib=_mib(item.get("memoryReservation"), f"{where}.memoryReservation", problems),
+                memory_mib=_parse_mib(item.get("memory"), f"{where}.memory", problems),
+                reservation_mib=_parse_mib(item.get("memoryReservation"), f"{where}.memoryReservation", problems),
                 image=_opt_str(item.get("image")),
                 essential=item.get("essential") if isinstance(item.get("essential"), bool) else None,
                 depends_on=depends,
                 node_options=_node_options(item.get("environment"), where, problems),
+                heap_settings=_heap_settings(item.get("environment")),
+                tmpfs=_tmpfs(linux, f"{where}.linuxParameters", problems),
+                shared_memory_mib=_parse_mib(
+                    linux.get("sharedMemorySize"), f"{where}.linuxParameters.sharedMemorySize", problems
+                ),
                 command=_str_tuple(item.get("command")),
                 entry_point=_str_tuple(item.get("entryPoint")),
                 environment_files=bool(item.get("environmentFiles")),
@@ -240,13 +249,13 @@ def parse_task_definition(response: Any) -> TaskDefinition:
         )
     return TaskDefinition(
         arn=_opt_str(definition.get("taskDefinitionArn")),
-        memory_mib=_mib(definition.get("memory"), "DescribeTaskDefinition taskDefinition.memory", problems),
+        memory_mib=_parse_mib(definition.get("memory"), "DescribeTaskDefinition taskDefinition.memory", problems),
         containers=tuple(containers),
         problems=tuple(problems),
     )
 
 
-def _mib(value: Any, where: str, problems: list[str]) -> int | None:
+def _parse_mib(value: Any, where: str, problems: list[str]) -> int | None:
     """A memory figure (int, or a string of digits in DescribeTasks); None when absent or 0, or unreadable."""
     if value is None or value == "":
         return None
@@ -273,6 +282,29 @@ def _node_options(environment: Any, where: str, problems: list[str]) -> str | No
             value = pair.get("value")
             return value if isinstance(value, str) else None
     return None
+
+
+def _heap_settings(environment: Any) -> tuple[tuple[str, str], ...]:
+    """The NODE_HEAP_* pairs of an `environment` list (the last of a repeated name wins, as in ECS)."""
+    found: dict[str, str] = {}
+    for pair in environment if isinstance(environment, list) else []:
+        if isinstance(pair, dict) and isinstance(pair.get("name"), str) and pair["name"].startswith("NODE_HEAP_"):
+            value = pair.get("value")
+            found[pair["name"]] = value if isinstance(value, str) else ""
+    return tuple(found.items())
+
+
+def _tmpfs(linux: dict[str, Any], where: str, problems: list[str]) -> tuple[tuple[str, int], ...]:
+    """`linuxParameters.tmpfs` as (containerPath, size in MiB); a mount without a readable size is a problem."""
+    mounts = []
+    for index, mount in enumerate(_list(linux, "tmpfs", where, problems)):
+        path = mount.get("containerPath") if isinstance(mount, dict) else None
+        size = _parse_mib(
+            mount.get("size") if isinstance(mount, dict) else None, f"{where}.tmpfs[{index}].size", problems
+        )
+        if isinstance(path, str) and size is not None:
+            mounts.append((path, size))
+    return tuple(mounts)
 
 
 def _list(doc: Any, key: str, where: str, problems: list[str]) -> list[Any]:

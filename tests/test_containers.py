@@ -1,4 +1,4 @@
-"""Tests for sidecar.sizing.task: the task's containers merged from TMDS and the ECS API, and the Node target.
+"""Tests for sidecar.sizing.containers: the task's containers merged from TMDS and the ECS API, and the Node target.
 
 Inputs are built from the dataclasses of sidecar.sources.metadata and sidecar.sources.ecs_api. The scenario is an
 EC2 task seen by its init container `heap-init`: TMDS lists the pause container (`CNI_PAUSE`, as in
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from sidecar.errors import TargetError
-from sidecar.sizing.task import ContainerFacts, choose_target, list_containers, long_running_others
+from sidecar.sizing.containers import ContainerFacts, choose_target, list_containers, long_running_others
 from sidecar.sources.ecs_api import ApiResult, ContainerSpec, TaskDefinition, TaskDescription
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
@@ -42,6 +42,11 @@ DEFINED_WEB = ContainerSpec(
     depends_on=(("heap-init", "SUCCESS"), ("log-router", "START"), ("migrate", "SUCCESS")),
     node_options="--enable-source-maps",
 )
+
+
+def listed(metadata: TaskMetadata | None, api: ApiResult | None) -> dict[str, ContainerFacts]:
+    """The containers as the job lists them from TMDS and an ECS API result."""
+    return list_containers(metadata, api.task if api else None, api.task_definition if api else None)
 
 
 def task_metadata(*containers: ContainerMetadata) -> TaskMetadata:
@@ -83,7 +88,7 @@ def facts(*names: str) -> dict[str, ContainerFacts]:
 class TestListContainers:
     def test_every_source_merged(self) -> None:
         """Each container gathers what TMDS, DescribeTasks and DescribeTaskDefinition said of it."""
-        containers = list_containers(
+        containers = listed(
             task_metadata(TMDS_PAUSE, TMDS_INIT, TMDS_LOGS),
             api_result(
                 (DESCRIBED_INIT, DESCRIBED_LOGS, DESCRIBED_WEB),
@@ -100,7 +105,7 @@ class TestListContainers:
 
     def test_order(self) -> None:
         """Containers come in TMDS order, then those only the API lists, in its order."""
-        containers = list_containers(
+        containers = listed(
             task_metadata(TMDS_PAUSE, TMDS_LOGS, TMDS_INIT),
             api_result((DESCRIBED_WEB,), (DEFINED_INIT, DEFINED_MIGRATE, DEFINED_WEB)),
         )
@@ -111,7 +116,7 @@ class TestListContainers:
         """The CNI_PAUSE container is the agent's, not the task definition's; a missing Type is kept."""
         untyped = ContainerMetadata("web", None, None, APP_IMAGE, "RUNNING")
 
-        containers = list_containers(task_metadata(TMDS_PAUSE, TMDS_INIT, untyped), None)
+        containers = listed(task_metadata(TMDS_PAUSE, TMDS_INIT, untyped), None)
 
         assert containers == {
             "heap-init": ContainerFacts("heap-init", tmds=TMDS_INIT),
@@ -120,11 +125,11 @@ class TestListContainers:
 
     def test_no_sources(self) -> None:
         """With neither TMDS nor the API there are no containers."""
-        assert list_containers(None, None) == {}
+        assert listed(None, None) == {}
 
     def test_describe_tasks_failed(self) -> None:
         """When only DescribeTaskDefinition answered, its containers are listed alone."""
-        containers = list_containers(None, api_result(None, (DEFINED_INIT, DEFINED_WEB)))
+        containers = listed(None, api_result(None, (DEFINED_INIT, DEFINED_WEB)))
 
         assert containers == {
             "heap-init": ContainerFacts("heap-init", defined=DEFINED_INIT),
@@ -135,7 +140,7 @@ class TestListContainers:
         """An API result that was skipped (no credentials) adds nothing to TMDS."""
         skipped = ApiResult(None, None, (), skipped="no AWS credentials (task role) available")
 
-        assert list_containers(task_metadata(TMDS_INIT), skipped) == {
+        assert listed(task_metadata(TMDS_INIT), skipped) == {
             "heap-init": ContainerFacts("heap-init", tmds=TMDS_INIT),
         }
 
@@ -143,7 +148,7 @@ class TestListContainers:
         """The proxy ECS adds (TMDS and DescribeTasks list it, the task definition does not) is marked."""
         proxy_tmds = ContainerMetadata("ecs-service-connect-Xg7Ld2", "NORMAL", None, SC_IMAGE, "RUNNING")
         proxy_described = ContainerSpec("ecs-service-connect-Xg7Ld2", None, None, SC_IMAGE)
-        containers = list_containers(
+        containers = listed(
             task_metadata(TMDS_INIT, proxy_tmds),
             api_result((DESCRIBED_INIT, proxy_described, DESCRIBED_WEB), (DEFINED_INIT, DEFINED_WEB)),
         )
@@ -157,7 +162,7 @@ class TestListContainers:
         """Without DescribeTaskDefinition, the proxy is recognised by the agent's image for it."""
         proxy = ContainerMetadata("ecs-service-connect-Xg7Ld2", "NORMAL", None, SC_IMAGE, "RUNNING")
 
-        containers = list_containers(task_metadata(TMDS_INIT, TMDS_LOGS, proxy), None)
+        containers = listed(task_metadata(TMDS_INIT, TMDS_LOGS, proxy), None)
 
         assert [(name, item.added_by_ecs) for name, item in containers.items()] == [
             ("heap-init", False),
@@ -169,7 +174,7 @@ class TestListContainers:
         """A container DescribeTasks lists but the task definition does not is ECS's, whatever its image."""
         unknown = ContainerSpec("ecs-agent-helper", None, None, "example/helper:1")
 
-        containers = list_containers(None, api_result((DESCRIBED_INIT, unknown), (DEFINED_INIT,)))
+        containers = listed(None, api_result((DESCRIBED_INIT, unknown), (DEFINED_INIT,)))
 
         assert containers["ecs-agent-helper"].added_by_ecs
 
@@ -230,7 +235,17 @@ class TestChooseTarget:
 
         assert str(info.value) == (
             "NODE_HEAP_TARGET='api': no container of that name in the task definition "
-            "(containers: heap-init, log-router, web)"
+            "(its containers beside this init container: web, log-router)"
+        )
+
+    def test_setting_absent_from_a_fargate_listing(self) -> None:
+        """Fargate's task metadata lists every container from the start: an unknown name is an error there too."""
+        with pytest.raises(TargetError) as info:
+            choose_target(facts("heap-init", "app"), "heap-init", "web", definition_known=False, launch_type="FARGATE")
+
+        assert str(info.value) == (
+            "NODE_HEAP_TARGET='web': no container of that name in the task's metadata (Fargate) "
+            "(its containers beside this init container: app)"
         )
 
     def test_setting_absent_from_empty_definition(self) -> None:
@@ -239,7 +254,8 @@ class TestChooseTarget:
             choose_target({}, None, "web", definition_known=True)
 
         assert str(info.value) == (
-            "NODE_HEAP_TARGET='web': no container of that name in the task definition (containers: none)"
+            "NODE_HEAP_TARGET='web': no container of that name in the task definition "
+            "(its containers beside this init container: none)"
         )
 
     def test_setting_not_listed_definition_unknown(self) -> None:

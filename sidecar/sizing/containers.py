@@ -1,4 +1,6 @@
-"""The task's containers as all sources together describe them, and which one is the Node container.
+"""The task's containers as all sources together describe them: which one is this sidecar's init
+container, which one is Node, and which run beside Node. The init job and the fleet commands (audit,
+adopt) both decide with these functions, so they cannot disagree.
 
 TMDS lists the containers the agent knows (on EC2 not yet the Node container: it is created only
 after the init container exits); DescribeTasks and DescribeTaskDefinition list every container of
@@ -13,12 +15,14 @@ import dataclasses
 from dataclasses import dataclass
 
 from sidecar.errors import TargetError
+from sidecar.imageref import parse_image
 from sidecar.sizing.footprints import find_footprint, is_service_connect_proxy
-from sidecar.sources.ecs_api import ApiResult, ContainerSpec
+from sidecar.sources.ecs_api import ContainerSpec, TaskDefinition, TaskDescription
 from sidecar.sources.metadata import ContainerMetadata, TaskMetadata
 
 NORMAL = "NORMAL"
 EXITS_BEFORE = frozenset({"SUCCESS", "COMPLETE"})  # dependsOn conditions met only by exiting
+SIDECAR_IMAGE_NAME = "node-heap-sidecar"  # this project's image, under any registry and tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,14 @@ class ContainerFacts:
         return self.defined.firelens_type if self.defined is not None else None
 
     @property
+    def runs_sidecar(self) -> bool:
+        """Whether it runs this sidecar: its image, or NODE_HEAP_* settings in its environment."""
+        reference = parse_image(self.image)
+        return (reference is not None and reference.name == SIDECAR_IMAGE_NAME) or bool(
+            self.defined is not None and self.defined.heap_settings
+        )
+
+    @property
     def node_options(self) -> str | None:
         """NODE_OPTIONS from its environment: a run-time override wins over the task definition."""
         for spec in (self.described, self.defined):
@@ -52,20 +64,22 @@ class ContainerFacts:
         return None
 
 
-def list_containers(metadata: TaskMetadata | None, api: ApiResult | None) -> dict[str, ContainerFacts]:
+def list_containers(
+    metadata: TaskMetadata | None, task: TaskDescription | None, definition: TaskDefinition | None
+) -> dict[str, ContainerFacts]:
     """Every container any source listed, by name, in a stable order; those ECS added are marked."""
     facts: dict[str, dict[str, object]] = {}
     if metadata is not None:
         for item in metadata.containers:
             if item.type in (None, NORMAL):  # agent-internal containers are not ours
                 facts.setdefault(item.name, {})["tmds"] = item
-    if api is not None and api.task is not None:
-        for spec in api.task.containers:
+    if task is not None:
+        for spec in task.containers:
             facts.setdefault(spec.name, {})["described"] = spec
-    if api is not None and api.task_definition is not None:
-        for spec in api.task_definition.containers:
+    if definition is not None:
+        for spec in definition.containers:
             facts.setdefault(spec.name, {})["defined"] = spec
-    definition_known = api is not None and api.task_definition is not None
+    definition_known = definition is not None
     containers: dict[str, ContainerFacts] = {}
     for name, parts in facts.items():
         found = ContainerFacts(name, **parts)  # type: ignore[arg-type]
@@ -85,10 +99,10 @@ def choose_target(
     """The Node container's name (None when it cannot be known) and how it was chosen.
 
     Raises TargetError when the choice is ambiguous, when the setting names the init container
-    itself, or when the task definition was read and has no container of the configured name.
-    Without the task definition, only a Fargate task's listing is complete enough to guess from:
-    on EC2 the Node container is not listed before it is created, so "the only other container"
-    may well be a sidecar.
+    itself, or when the task's listing is complete (the task definition was read, or a Fargate task's
+    metadata) and has no container of the configured name. Without the task definition, only a
+    Fargate task's listing is complete enough to guess from: on EC2 the Node container is not listed
+    before it is created, so "the only other container" may well be a sidecar.
     """
     # A container ECS added (the Service Connect proxy) is never the Node container.
     others = [name for name, item in containers.items() if name != self_name and not item.added_by_ecs]
@@ -96,16 +110,18 @@ def choose_target(
         raise TargetError(
             f"NODE_HEAP_TARGET={setting!r} names this init container: set it to the Node container's name"
         )
+    complete = definition_known or launch_type == "FARGATE"
     if setting is not None:
         if setting in containers:
             return setting, "NODE_HEAP_TARGET"
-        if definition_known:
+        if complete:
+            listing = "the task definition" if definition_known else "the task's metadata (Fargate)"
             raise TargetError(
-                f"NODE_HEAP_TARGET={setting!r}: no container of that name in the task definition "
-                f"(containers: {', '.join(sorted(containers)) or 'none'})"
+                f"NODE_HEAP_TARGET={setting!r}: no container of that name in {listing} "
+                f"(its containers beside this init container: {', '.join(others) or 'none'})"
             )
         return setting, "NODE_HEAP_TARGET (not listed yet: EC2 creates it after the init container exits)"
-    if not definition_known and launch_type != "FARGATE":
+    if not complete:
         return None, (
             "not guessed: without the task definition, an EC2 task does not list the Node container before "
             "it is created (set NODE_HEAP_TARGET, or allow ecs:DescribeTaskDefinition)"
@@ -152,14 +168,20 @@ def long_running_others(
     return running, skipped
 
 
-def infer_init_container(
+def sidecar_containers(containers: dict[str, ContainerFacts]) -> list[str]:
+    """The containers that run this sidecar (its image, or NODE_HEAP_* settings), in task order."""
+    return [name for name, facts in containers.items() if facts.runs_sidecar]
+
+
+def find_init_container(
     containers: dict[str, ContainerFacts], metadata_id: str | None = None
 ) -> tuple[str, str] | None:
-    """This init container's name, and how it was found, when `${uri}` could not say it.
+    """This sidecar's init container, and how it was found, when `${uri}` did not say it.
 
-    On Fargate the id at the end of ECS_CONTAINER_METADATA_URI_V4 is the container's DockerId; else
-    it is the one non-essential container the others wait on to exit (SUCCESS or COMPLETE), as the
-    task definition wires an init container.
+    In order: on Fargate the id at the end of ECS_CONTAINER_METADATA_URI_V4 is the container's
+    DockerId; else the one container that runs this sidecar (its image or NODE_HEAP_* settings);
+    else the one non-essential container the others wait on to exit (SUCCESS or COMPLETE), as a task
+    definition wires an init container. Audit and adopt find it the same way.
     """
     if metadata_id:
         by_id = [
@@ -167,6 +189,9 @@ def infer_init_container(
         ]
         if len(by_id) == 1:
             return by_id[0], "its DockerId is the id in ECS_CONTAINER_METADATA_URI_V4"
+    running_sidecar = sidecar_containers(containers)
+    if len(running_sidecar) == 1:
+        return running_sidecar[0], "the container that runs node-heap-sidecar (its image or NODE_HEAP_* settings)"
     waited_on = {
         name
         for facts in containers.values()
@@ -177,8 +202,20 @@ def infer_init_container(
     found = sorted(
         name
         for name in waited_on
-        if name in containers and containers[name].defined is not None and containers[name].defined.essential is False  # type: ignore[union-attr]
+        if name in containers
+        and (spec := containers[name].defined) is not None
+        and spec.essential is False
+        and (not running_sidecar or name in running_sidecar)
     )
     if len(found) == 1:
         return found[0], "the non-essential container the others wait on to exit"
     return None
+
+
+def hard_limit_mib(facts: ContainerFacts | None) -> int | None:
+    """A container's own hard limit in MiB, from the most current source that gives one."""
+    if facts is None:
+        return None
+    figures = [facts.tmds.memory_mib if facts.tmds else None]
+    figures += [spec.memory_mib for spec in (facts.described, facts.defined) if spec is not None]
+    return next((figure for figure in figures if figure), None)

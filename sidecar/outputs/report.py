@@ -1,18 +1,48 @@
-"""A Decision rendered for people and machines: the `decision` log event, EMF, and `explain`."""
+"""A Decision rendered for people and machines: the env file's text, the `decision` log event, EMF, and
+`explain`. Pure rendering: nothing here decides."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sidecar import __version__
-from sidecar.job.decide import Decision
 from sidecar.outputs.emf import render_emf
+from sidecar.outputs.envfile import render_env_file
 from sidecar.sizing.budget import COUNTED_AS
 from sidecar.sizing.candidates import Kind
+from sidecar.sizing.decide import Decision
+from sidecar.sources.report import SourceReport
+from sidecar.text import size_text
 from sidecar.units import MIB, floor_mib
 
 
-def decision_record(decision: Decision) -> dict[str, Any]:
+def env_file_text(decision: Decision) -> str:
+    """The env file for a decision: its flags, headed by comments saying where they came from."""
+    return render_env_file(decision.plan.flags if decision.plan is not None else (), _comments(decision))
+
+
+def _comments(decision: Decision) -> list[str]:
+    lines = [f"node-heap-sidecar {__version__}, generated - do not edit (the decision is logged as event decision)"]
+    ident = decision.identity
+    if ident.family:
+        lines.append(f"task {ident.family} revision {ident.revision}, container {decision.target}")
+    if decision.plan is None:
+        lines.append(f"no heap flag - {decision.budget.arithmetic}")
+        return lines
+    plan = decision.plan
+    lines.append(f"memory {plan.memory_mib} MiB from {decision.budget.arithmetic}")
+    lines.append(
+        f"old space {plan.heap_mib} MiB per isolate x {plan.processes} ({plan.binding}), "
+        f"semi-space {plan.semi_space_mib} MiB, {plan.profile.label}"
+    )
+    lines.append("kept back " + ", ".join(f"{c.name} {c.mib} MiB" for c in plan.components if c.mib))
+    lines.append(f"use  . {decision.env_file} && exec node app.js   or   node --env-file {decision.env_file} app.js")
+    return lines
+
+
+def decision_record(decision: Decision, reports: Sequence[SourceReport] = ()) -> dict[str, Any]:
     """Every key figure and how it was reached, as flat-ish JSON (the canonical `decision` line)."""
     budget, plan = decision.budget, decision.plan
     chosen = budget.chosen
@@ -20,7 +50,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "status": decision.status.value,
         "container": decision.target,
         "container_reason": decision.target_reason,
-        **decision.identity,
+        **asdict(decision.identity),
         "memory_mib": decision.memory_mib,
         "memory_origin": chosen.candidate.origin.value if chosen else None,
         "memory_where": chosen.candidate.where if chosen else None,
@@ -58,10 +88,10 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "node_profile": plan.profile.label if plan else None,
         "app_heap_flags": decision.pins.text or None,
         "app_heap_flags_origin": decision.pins_origin,
-        "env_file": decision.env_file,
+        "env_file": str(decision.env_file),
         "sources": [
-            {"source": r.source, "status": r.status, "detail": r.detail, "elapsed_ms": r.elapsed_ms}
-            for r in decision.reports
+            {"source": r.source, "status": r.status.value, "detail": r.detail, "elapsed_ms": r.elapsed_ms}
+            for r in reports
         ],
         "candidates": [
             {
@@ -73,7 +103,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
                 "outcome": v.outcome.value,
                 "reason": v.reason,
             }
-            for v in budget.verdicts
+            for v in budget.judgements
         ],
         "warnings": [{"code": n.code, "text": n.text} for n in decision.notices],
     }
@@ -93,31 +123,31 @@ def emf_members(decision: Decision, namespace: str, timestamp_ms: int) -> dict[s
     if plan.heap_mib is not None:
         metrics["HeapLimitBytes"] = (plan.heap_mib * MIB, "Bytes")
     dimensions = {
-        "Cluster": decision.identity.get("cluster"),
-        "TaskFamily": decision.identity.get("family"),
+        "Cluster": decision.identity.cluster,
+        "TaskFamily": decision.identity.family,
         "Container": decision.target,
     }
     return render_emf(namespace, dimensions, metrics, timestamp_ms)
 
 
-def render_explain(decision: Decision) -> str:
+def render_explain(decision: Decision, reports: Sequence[SourceReport] = ()) -> str:
     """The decision as a readable report (what `python -m sidecar explain` prints)."""
     out: list[str] = [f"node-heap-sidecar {__version__}: explain (nothing is written)", ""]
     ident = decision.identity
-    if ident.get("task_arn"):
-        out.append(f"Task       {ident['task_arn']}")
+    if ident.task_arn:
+        out.append(f"Task       {ident.task_arn}")
+        family = f"{ident.family}:{ident.revision}" if ident.family else "family unknown"
         out.append(
-            f"           {ident.get('launch_type') or 'launch type unknown'}, "
-            f"cluster {ident.get('cluster')}, {ident.get('family')}:{ident.get('revision')}"
+            f"           {ident.launch_type or 'launch type unknown'}, cluster {ident.cluster or 'unknown'}, {family}"
         )
     out.append(f"Container  {decision.target or '(unknown)'}  ({decision.target_reason})")
     out += ["", "Sources"]
-    for r in decision.reports:
-        out.append(f"  {r.source:<17} {r.status:<8} {r.detail} ({r.elapsed_ms} ms)")
+    for r in reports:
+        out.append(f"  {r.source:<17} {r.status.value:<8} {r.detail} ({r.elapsed_ms} ms)")
     out += ["", "Memory candidates"]
-    for v in decision.budget.verdicts:
+    for v in decision.budget.judgements:
         c = v.candidate
-        value = "unlimited" if c.value_bytes is None else _mib(c.value_bytes)
+        value = size_text(c.value_bytes)
         who = f" [{c.container}]" if c.container else ""
         out.append(f"  {v.outcome.value:<13} {value:>12}  {c.kind.value}{who} from {c.origin.value}")
         out.append(f"  {'':<13} {'':>12}  {c.where}: {v.reason}")
@@ -125,13 +155,13 @@ def render_explain(decision: Decision) -> str:
         out += ["", "Beside Node (what each container is counted for, and why)"]
         for v in decision.budget.sidecars:
             c = v.candidate
-            out.append(f"  {c.container or '':<24} {_mib(c.value_bytes or 0):>12}  {COUNTED_AS[c.kind]}")
+            out.append(f"  {c.container or '':<24} {size_text(c.value_bytes or 0):>12}  {COUNTED_AS[c.kind]}")
             out.append(f"  {'':<24} {'':>12}  {c.where}")
         for name, why in decision.not_beside:
             out.append(f"  {name:<24} {'not counted':>12}  {why}")
     out += [
         "",
-        f"Memory     {_mib(decision.budget.memory_bytes) if decision.budget.memory_bytes else 'none'}",
+        f"Memory     {size_text(decision.budget.memory_bytes, none='none')}",
     ]
     out.append(f"           {decision.budget.arithmetic}")
     out.append(f"CPU        {_cpu(decision)}")
@@ -150,14 +180,8 @@ def render_explain(decision: Decision) -> str:
         out += ["", "Warnings"]
         out += [f"  {n.code}: {n.text}" for n in decision.notices]
     out += ["", f"Env file   {decision.env_file} would contain:"]
-    out += [f"  | {line}" for line in decision.env_text.splitlines()]
+    out += [f"  | {line}" for line in env_file_text(decision).splitlines()]
     return "\n".join(out) + "\n"
-
-
-def _mib(value_bytes: int) -> str:
-    if value_bytes % MIB == 0:
-        return f"{floor_mib(value_bytes)} MiB"
-    return f"{value_bytes / MIB:.1f} MiB"
 
 
 def _cpu(decision: Decision) -> str:
