@@ -29,7 +29,7 @@ agent's layout with a task-level limit only (tests/cgroup2/ecs.py): `memory.max`
 a private cgroup namespace (Docker's default on v2); the outcome is read from `memory.events` of
 both: the slice counts the limit hits (`max`, `oom`), the container's scope the kill (`oom_kill`).
 `--cgroup v2` on a machine whose memory controller is v1 runs the whole benchmark in a User-Mode
-Linux guest (a real 6.1 kernel with cgroup v2, tests/cgroup2/uml.py) with `--guest-memory-mib`.
+Linux guest (a real Linux kernel with cgroup v2, tests/cgroup2/uml.py) with `--guest-memory-mib`.
 
 Run: `.venv/bin/python -m bench.run --profile short|full [--cgroup auto|v1|v2]` (root).
 Writes bench/results/<profile>.json, prints the tables, draws bench/results/<profile>.png. Every run

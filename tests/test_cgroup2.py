@@ -1,4 +1,4 @@
-"""End to end on a real cgroup v2: the sidecar, Node's heap and the OOM killer on a 6.1 kernel.
+"""End to end on a real cgroup v2: the sidecar, Node's heap and the OOM killer on a real Linux kernel.
 
 The machine is a User-Mode Linux guest (tests/cgroup2/uml.py): a real Linux kernel whose memory
 controller is on the unified hierarchy, as on ECS-optimized Amazon Linux 2023 and Bottlerocket.
@@ -158,7 +158,8 @@ class TestTheMachine:
         assert "memory" in controllers.split()
         assert (own, uid) == ("0::/", "0")
         assert (run.returncode, run.timed_out, run.stderr) == (3, False, "to-stderr\n")
-        assert run.kernel.split(".")[0] == "6"
+        # 6.13: the first UML that saves a guest's FP/AVX state on any host CPU (tests/cgroup2/kernel.py).
+        assert tuple(int(part) for part in run.kernel.split(".")[:2]) >= (6, 13)
 
 
 class TestWhatEachLayoutShows:

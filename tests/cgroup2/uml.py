@@ -1,10 +1,12 @@
-"""Run a command on a real cgroup v2 machine: a User-Mode Linux guest (Debian `user-mode-linux`).
+"""Run a command on a real cgroup v2 machine: a User-Mode Linux guest.
 
-UML is a Linux kernel (6.1 in Debian 12) built as an ordinary x86-64 program, `/usr/bin/linux.uml`:
-no KVM, no disk image. The guest's root is the host's `/` read-only (hostfs), so the host's Python,
-Node and this repository run in it unchanged; `tests/cgroup2/guest_init.py` is its PID 1. Inside,
-cgroup2 is mounted at /sys/fs/cgroup with the memory controller: the kernel's own memcg code
-enforces `memory.max`/`memory.high` and counts `memory.events`. The host's cgroups are not touched.
+UML is a Linux kernel built as an ordinary x86-64 program, `linux.uml`: no KVM, no disk image. This one
+is Debian forky's `user-mode-linux` (Linux 7.x), installed under .cache/uml by tests/cgroup2/kernel.py,
+which says why not bookworm's 6.1 (it panics at once on a host whose CPU has AMX). The guest's root is
+the host's `/` read-only (hostfs), so the host's Python, Node and this repository run in it unchanged;
+`tests/cgroup2/guest_init.py` is its PID 1. Inside, cgroup2 is mounted at /sys/fs/cgroup with the
+memory controller: the kernel's own memcg code enforces `memory.max`/`memory.high` and counts
+`memory.events`. The host's cgroups are not touched.
 
 What differs from a real host (measured, see the README's cgroup v2 section): one CPU, no swap, no
 network but `lo`, a fresh tmpfs on /tmp, and system calls and page faults several times slower
@@ -31,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-UML = Path(os.environ.get("NHS_UML", "/usr/bin/linux.uml"))
+from tests.cgroup2.kernel import kernel_binary
+
+UML = Path(os.environ.get("NHS_UML", kernel_binary()))  # NHS_UML: another build to try
 GUEST_INIT = Path(__file__).resolve().parent / "guest_init.py"
 GUEST_PYTHON = "/usr/bin/python3"  # PID 1 needs only the standard library
 REPO = GUEST_INIT.parents[2]
@@ -61,7 +65,7 @@ class GuestRun:
 def uml_unavailable_reason() -> str | None:
     """Why no UML guest can be started here, or None when one can."""
     if not os.access(UML, os.X_OK):
-        return f"{UML} is missing (apt-get install user-mode-linux; make test-deps does)"
+        return f"{UML} is missing (python -m tests.cgroup2.kernel installs it; make test-deps does)"
     return None
 
 
