@@ -154,7 +154,9 @@ def parse_config(text: str) -> ImageConfig:
 def config_from(doc: Mapping[str, Any], key: str) -> ImageConfig:
     """The fields of `doc[key]` (`config` in a config blob, `Config` in the Engine API's image inspect) and
     the platform (`os`/`architecture`/`variant`, capitalised in the Engine API)."""
-    section = doc.get(key) or {}
+    section = doc.get(key)
+    if section is None:
+        section = {}
     if not isinstance(section, Mapping):
         raise ManifestError(f"{key} is {shown(section)}, expected an object")
     os_name = doc.get("os", doc.get("Os"))

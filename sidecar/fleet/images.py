@@ -185,6 +185,7 @@ class ImageReader:
         unique = list(dict.fromkeys(references))
         lookups: dict[str, ImageLookup] = {}
         running: dict[str, Background[ImageLookup]] = {}
+        running_refs: dict[str, ImageRef] = {}
         for reference in unique:
             parsed = parse_image(reference)
             if parsed is None:
@@ -193,15 +194,14 @@ class ImageReader:
                     f"{shown(reference)}: not an image reference (empty, malformed or an unrendered template)",
                 )
             else:
+                running_refs[reference] = parsed
                 running[reference] = Background(
                     functools.partial(self._lookup, reference, parsed, deadline), name="image-lookup"
                 )
         for reference, work in running.items():
             outcome = work.wait(deadline)
             if not outcome.finished:
-                lookups[reference] = _note(
-                    reference, f"{reference}: no answer within the {self._deadline_s:g} s deadline"
-                )
+                lookups[reference] = _note(reference, f"{reference}: {self._no_answer(running_refs[reference])}")
             elif outcome.value is not None:
                 lookups[reference] = outcome.value
             else:  # a bug, not a lookup failure: still a note, never an exception to the caller
@@ -212,7 +212,7 @@ class ImageReader:
 
     def _lookup(self, reference: str, image: ImageRef, deadline: Deadline) -> ImageLookup:
         if not self._slots.acquire(timeout=deadline.remaining_with_grace()):
-            return _note(reference, f"{reference}: no answer within the {self._deadline_s:g} s deadline")
+            return _note(reference, f"{reference}: {self._no_answer(image)}")
         try:
             if self._offline:
                 return self._offline_lookup(reference, image)
@@ -345,6 +345,10 @@ class ImageReader:
         except UnicodeDecodeError:
             raise _Failed(f"{digest} is not UTF-8 JSON") from None
 
+    def _no_answer(self, image: ImageRef) -> str:
+        where = "the cache" if self._offline else self._base_url(image)
+        return f"no answer from {where} within the {self._deadline_s:g} s deadline"
+
     def _base_url(self, image: ImageRef) -> str:
         if image.registry in self._registry_urls:
             return self._registry_urls[image.registry]
@@ -469,12 +473,12 @@ class _RegistrySession:
             status = exc.response.status_code
             url = exc.response.url or where
             if status == 404 and "/manifests/" in url:
-                return f"no such image at {where}: {what} (HTTP 404)"
+                return f"{where} has no such image: {what} (HTTP 404)"
             if status == 403:
                 return f"{where} denied access to {self._image.repository} (HTTP 403)"
             return f"HTTP {status} from {url}"
         if isinstance(exc, requests.Timeout):
-            return f"no answer from {where} within the {self._reader._deadline_s:g} s deadline"
+            return self._reader._no_answer(self._image)
         if isinstance(exc, requests.exceptions.SSLError):
             return f"TLS with {where} failed: {first_line(exc)}"
         if isinstance(exc, requests.ConnectionError):
