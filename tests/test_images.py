@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -327,6 +328,34 @@ class TestCredentials:
             "(HTTP 401; or there is no such image), none found"
         )
 
+    def test_credential_helper(self, basic: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A `credHelpers` entry runs `docker-credential-<name> get` (a real program on PATH) for the login."""
+        helpers = tmp_path / "bin"
+        helpers.mkdir()
+        helper = helpers / "docker-credential-nhstest"
+        answer = json.dumps({"ServerURL": basic.registry.host, "Username": "ci", "Secret": USERS["ci"]})
+        helper.write_text(f"#!/bin/sh\nread server\necho '{answer}'\n")
+        helper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{helpers}:{os.environ['PATH']}")
+        config = tmp_path / "docker-config.json"
+        config.write_text(json.dumps({"credHelpers": {basic.registry.host: "nhstest"}}))
+        reference = basic.ref("app/entry:1")
+        facts = one(reader(tmp_path, docker_config=config).read([reference]), reference).facts
+        assert facts is not None
+        assert facts.entrypoint == ("node", "app.js")
+
+    def test_from_environ(self, basic: Fleet, tmp_path: Path) -> None:
+        """DOCKER_CONFIG names the directory of config.json; XDG_CACHE_HOME holds the cache."""
+        (tmp_path / "dot-docker").mkdir()
+        docker_config(tmp_path, basic.registry.host, "ci", USERS["ci"]).rename(tmp_path / "dot-docker" / "config.json")
+        environ = {"DOCKER_CONFIG": str(tmp_path / "dot-docker"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+        reference = basic.ref("app/entry:1")
+        facts = one(ImageReader.from_environ(environ, docker_host=None).read([reference]), reference).facts
+        assert facts is not None
+        assert facts.digest == basic.pushed["app/entry:1"].digest
+        manifest = tmp_path / "xdg" / "node-heap-sidecar" / "images" / "blobs" / "sha256" / facts.digest.split(":")[1]
+        assert manifest.is_file()
+
     def test_token_auth(self, token: Fleet, tmp_path: Path) -> None:
         """A token-auth registry: Basic credentials to the token server, a bearer JWT to the registry."""
         assert token.registry.token_server is not None
@@ -465,20 +494,26 @@ class TestCache:
         )
 
 
+def daemon_platform() -> str:
+    """The daemon's `os/architecture` (the daemon DOCKER_HOST names, else the default socket), or skip."""
+    if shutil.which("docker") is None:
+        unavailable("no docker CLI here (make rehearse installs Docker)")
+    server = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if server.returncode:
+        unavailable("no Docker daemon answers here (make rehearse starts one)")
+    return server.stdout.strip()
+
+
 @pytest.mark.docker
 class TestDockerDaemon:
     def test_image_built_locally(self, tmp_path: Path) -> None:
         """An image only the local daemon has (imported, never pushed) is read from the daemon."""
-        if shutil.which("docker") is None:
-            unavailable("no docker CLI here (make rehearse installs Docker)")
-        server = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if server.returncode:
-            unavailable("no Docker daemon answers here (make rehearse starts one)")
+        platform = daemon_platform()
         tag = "nhs-images-test:local"
         (tmp_path / "empty").mkdir()
         archive = tmp_path / "rootfs.tar"
@@ -500,8 +535,11 @@ class TestDockerDaemon:
             capture_output=True,
         )
         try:
-            platform = server.stdout.strip()
-            lookups = ImageReader(cache_dir=tmp_path / "cache", docker_config=None, platform=platform).read([tag])
+            # DOCKER_HOST, where set, names the daemon the docker CLI just used.
+            chosen = ImageReader.from_environ(
+                os.environ, cache_dir=tmp_path / "cache", docker_config=None, platform=platform
+            )
+            lookups = chosen.read([tag])
         finally:
             subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)
         facts = one(lookups, tag).facts
@@ -512,4 +550,22 @@ class TestDockerDaemon:
             "/srv",
             None,
         )
-        assert facts.source == "docker daemon unix:///var/run/docker.sock"
+        assert facts.source == f"docker daemon {os.environ.get('DOCKER_HOST') or 'unix:///var/run/docker.sock'}"
+
+    def test_pulled_image_names_its_repo_digest(self, fleet: Fleet, tmp_path: Path) -> None:
+        """An image the daemon pulled is read there, with the manifest digest it was pulled by."""
+        platform = daemon_platform()
+        reference = fleet.ref("app/entry:1")
+        pulled = subprocess.run(["docker", "pull", reference], check=False, capture_output=True, text=True)
+        if pulled.returncode:
+            unavailable(f"docker pull {reference} failed: {pulled.stderr.strip()}")
+        try:
+            chosen = ImageReader.from_environ(
+                os.environ, cache_dir=tmp_path / "cache", docker_config=None, platform=platform
+            )
+            facts = one(chosen.read([reference]), reference).facts
+        finally:
+            subprocess.run(["docker", "image", "rm", reference], check=False, capture_output=True)
+        assert facts is not None
+        assert (facts.entrypoint, facts.digest) == (("node", "app.js"), fleet.pushed["app/entry:1"].digest)
+        assert facts.source.startswith("docker daemon ")

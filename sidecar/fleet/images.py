@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -53,7 +54,7 @@ from urllib.parse import urlsplit
 
 from sidecar.deadline import Background, Deadline
 from sidecar.errors import SettingsError
-from sidecar.fleet.image_cache import ImageCache, digest_matches
+from sidecar.fleet.image_cache import ImageCache, digest_matches, digest_of
 from sidecar.fleet.image_config import (
     ImageConfig,
     ManifestError,
@@ -358,7 +359,7 @@ class ImageReader:
 
     # -- credentials ----------------------------------------------------------------------------------
 
-    def credentials(self, registry: str, deadline: Deadline) -> tuple[tuple[str, str] | None, str]:
+    def _credentials(self, registry: str, deadline: Deadline) -> tuple[tuple[str, str] | None, str]:
         """(user, password) for `registry` or None (anonymous), and where they came from (for messages)."""
         ecr = _ECR_HOST.match(registry)
         if ecr:
@@ -390,8 +391,6 @@ class ImageReader:
         return user, password
 
     def _docker_credentials(self, registry: str) -> tuple[str, str] | None:
-        import json  # noqa: PLC0415
-
         try:
             with self._lock:
                 if self._docker_auth is None:
@@ -412,7 +411,7 @@ class ImageReader:
 
 
 class _RegistrySession:
-    """One repository at one registry through python-dxf; `fetched` says whether anything was asked."""
+    """One repository at one registry through python-dxf, made on first use (a cache hit makes none)."""
 
     def __init__(self, reader: ImageReader, image: ImageRef, base_url: str, deadline: Deadline) -> None:
         self._reader = reader
@@ -436,8 +435,6 @@ class _RegistrySession:
         self.tag_checked = True
         if not digest:  # a registry that leaves the header out: the manifest's own hash
             data, _ = self.manifest(tag)
-            from sidecar.fleet.image_cache import digest_of  # noqa: PLC0415
-
             return digest_of(data)
         del response
         return str(digest)
@@ -510,7 +507,7 @@ class _RegistrySession:
 
     def _authenticate(self, client: Any, response: Any) -> None:
         """dxf's hook on a 401: answer the challenge with the registry's credentials, or anonymously."""
-        found, source = self._reader.credentials(self._image.registry, self._deadline)
+        found, source = self._reader._credentials(self._image.registry, self._deadline)
         user, password = found if found else (None, None)
         if found:
             self.credential_source = source
