@@ -24,6 +24,11 @@ Sources, in order:
    bearer token for public images. Docker's identity tokens (OAuth refresh tokens) are not used.
 `offline=True` reads the cache only (not the daemon either): nothing leaves the process.
 
+An index gives the manifest of the reader's platform; a single-platform image is returned as it is, and
+`ImageFacts.platform` says which platform that is (ECS would fail to start it elsewhere). A lookup still
+running at the deadline is abandoned in its daemon thread (deadline.py) and keeps its concurrency slot:
+read every image in one `read` call.
+
 Libraries (the project's HTTP client is `requests`):
 - `python-dxf` (davedoesdev/dxf, MIT, 12.1.1 of 2025-05; on requests) speaks the distribution API: the
   WWW-Authenticate challenge, Basic and bearer-token flows (realm, service, scope), redirects to blob
