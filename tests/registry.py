@@ -38,7 +38,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,16 +133,18 @@ class TokenServer:
     """An HTTPS token server on 127.0.0.1 (distribution's token auth spec, `docs/spec/auth/token.md`).
 
     `GET /token?service=&scope=repository:<name>:<actions>` with Basic auth of one of `users` -> `{"token":
-    JWT}` granting the asked actions; without credentials a token granting nothing; wrong credentials -> 401.
+    JWT}` granting the asked actions; without credentials a token granting `pull` on the `public`
+    repositories only (as Docker Hub, ghcr.io and public.ecr.aws do); wrong credentials -> 401.
     """
 
-    def __init__(self, users: Mapping[str, str], directory: Path) -> None:
+    def __init__(self, users: Mapping[str, str], directory: Path, public: Collection[str] = ()) -> None:
         from cryptography import x509  # noqa: PLC0415 (tests only)
         from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
         from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
         from cryptography.x509.oid import NameOID  # noqa: PLC0415
 
         self.users = dict(users)
+        self.public = frozenset(public)
         self.issued: list[str] = []  # the scope of every token issued
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TOKEN_ISSUER)])
@@ -228,10 +230,13 @@ class TokenServer:
                 return
             subject = user
         access = []
-        for scope in scopes if subject else []:
+        for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            if subject:
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            elif name in self.public and "pull" in actions.split(","):
+                access.append({"type": kind, "name": name, "actions": ["pull"]})
         self._send(handler, 200, {"token": self.token(access, subject), "expires_in": 300})
 
     @staticmethod
@@ -247,7 +252,12 @@ class TokenServer:
 class Registry:
     """Debian's docker-registry on 127.0.0.1, storage in a temp dir, stopped by PID on exit."""
 
-    def __init__(self, auth: Literal["none", "htpasswd", "token"] = "none", users: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        auth: Literal["none", "htpasswd", "token"] = "none",
+        users: Mapping[str, str] | None = None,
+        public: Collection[str] = (),
+    ):
         if not REGISTRY_BIN.exists():
             unavailable(f"{REGISTRY_BIN} is missing (make test-deps installs Debian's docker-registry)")
         self.auth = auth
@@ -276,7 +286,7 @@ class Registry:
             (self._dir / "htpasswd").write_text("\n".join(lines) + "\n")
             config["auth"] = {"htpasswd": {"realm": "nhs-test", "path": str(self._dir / "htpasswd")}}
         elif auth == "token":
-            self.token_server = TokenServer(self.users, self._dir)
+            self.token_server = TokenServer(self.users, self._dir, public)
             config["auth"] = {
                 "token": {
                     "realm": self.token_server.realm,

@@ -83,8 +83,14 @@ def basic() -> Iterator[Fleet]:
 @pytest.fixture(scope="module")
 def token() -> Iterator[Fleet]:
     """A registry with token auth: a token server over HTTPS, JWTs signed by the registry's root certificate."""
-    with Registry("token", USERS) as registry:
-        yield Fleet(registry, {"app/entry:1": registry.push_image("app/entry", "1", APP_ENTRY, kind="docker")})
+    with Registry("token", USERS, public=["library/node"]) as registry:
+        yield Fleet(
+            registry,
+            {
+                "app/entry:1": registry.push_image("app/entry", "1", APP_ENTRY, kind="docker"),
+                "library/node:22-slim": registry.push_image("library/node", "22-slim", OFFICIAL_NODE, kind="oci"),
+            },
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -381,8 +387,17 @@ class TestCredentials:
             f"{reference}: {token.registry.url} refused the credentials from {config} (HTTP 401)"
         )
 
+    def test_token_auth_anonymous_public(self, token: Fleet, tmp_path: Path) -> None:
+        """A public image behind token auth (Docker Hub's way): an anonymous token, no credentials anywhere."""
+        assert token.registry.token_server is not None
+        reference = token.ref("library/node:22-slim")
+        lookups = reader(tmp_path, ca_bundle=token.registry.token_server.cert_path).read([reference])
+        facts = one(lookups, reference).facts
+        assert facts is not None
+        assert (facts.entrypoint, facts.cmd) == (("docker-entrypoint.sh",), ("node",))
+
     def test_token_auth_anonymous(self, token: Fleet, tmp_path: Path) -> None:
-        """Anonymously the token server grants nothing: the registry still says 401."""
+        """Anonymously the token server grants nothing on a private repository: the registry still says 401."""
         assert token.registry.token_server is not None
         reference = token.ref("app/entry:1")
         lookups = reader(tmp_path, ca_bundle=token.registry.token_server.cert_path).read([reference])
