@@ -24,13 +24,19 @@ run: install
 	@if command -v node >/dev/null; then echo; echo "== . $(ENV_FILE) && exec node"; \
 		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; fi
 
-# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26, and
+# What the tests need beyond Python: shells to source the file with, Node 20/22/24/26, Debian's
+# OCI registry (tests/registry.py starts its own on 127.0.0.1; the package's service is kept from
+# starting on 0.0.0.0:5000 by a policy-rc.d for the install's duration, where none exists), and
 # User-Mode Linux: a real Linux kernel with cgroup v2 as a process (tests/cgroup2/). Not bookworm's
 # user-mode-linux (6.1 panics on a CPU with AMX): Debian forky's, unpacked into .cache/uml with
 # forky's libc beside it (patchelf; the system gains only that tool): tests/cgroup2/kernel.py says why.
 test-deps: install
 	@command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox >/dev/null; }
 	@command -v patchelf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null; }
+	@test -x /usr/bin/docker-registry || { apt-get update -qq && guard=; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null; rc=$$?; \
+		if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; }
 	$(PY) -m tests.cgroup2.kernel
 	$(PY) -m tests.nodes
 

@@ -13,6 +13,9 @@ and EMF figures are rendered by `sidecar.outputs.emf`.
 - `inventory.py`: clusters, services, task definitions and stopped tasks through boto3 (I/O).
 - `client.py`: the ECS client (retries, pool size) and its API-call counter.
 - `progress.py`: progress on stderr (a bar on a terminal, plain lines otherwise).
+- `images.py`: what each image runs (ENTRYPOINT, CMD, Env, ...), read from the Docker daemon, the
+  cache or the registry (I/O); `image_config.py`: manifests, indexes and configs (pure);
+  `image_cache.py`: the cache on disk, by digest.
 - `audit.py` and `adopt.py`: the two commands; `rewrite.py`: adopt's pure task-definition rewrite;
   `commands.py`: their arguments.
 """
