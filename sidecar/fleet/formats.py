@@ -325,7 +325,9 @@ def _parse_cloudformation(tree: Mapping[str, Any], text: str, where: str, fmt: F
             continue
         if isinstance(definition.get("containerDefinitions"), Intrinsic):
             function = definition["containerDefinitions"]
-            notes.append(f"{place}.Properties.ContainerDefinitions: {function.function} ({function}); left as it is")
+            notes.append(
+                f"{place}.Properties.ContainerDefinitions: an intrinsic function ({str(function)[:80]}); left as it is"
+            )
             continue
         found.append((Located(place, "task-definition", definition), ("Resources", str(name), "Properties")))
     if not found:
