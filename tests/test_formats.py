@@ -422,7 +422,8 @@ class TestMalformed:
             (
                 "",
                 "x.json: empty; expected a task definition, a DescribeTaskDefinition answer, a containerDefinitions "
-                "list, a Terraform container_definitions JSON string, `terraform show -json` output or a CloudFormation "
+                "list, a Terraform container_definitions JSON string, `terraform show -json` output or a "
+                "CloudFormation "
                 "template (JSON or YAML)",
             ),
             ('{"containerDefinitions": [}', "x.json: not JSON: Expecting value at line 1 column 27"),
@@ -457,16 +458,17 @@ class TestMalformed:
             (
                 "Resources:\n  App:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n"
                 "      ContainerDefinitions: !If [Big, [], []]\n",
-                'x.json: Resources.App.Properties.ContainerDefinitions: an intrinsic function ({"Fn::If": ["Big", [], []]}); '
-                "left as it is",
+                "x.json: Resources.App.Properties.ContainerDefinitions: an intrinsic function "
+                '({"Fn::If": ["Big", [], []]}); left as it is',
             ),
             (
                 '{"format_version": "1.0", "values": {"root_module": {}}}',
                 "x.json: no aws_ecs_task_definition resource in values",
             ),
             (
-                '{"format_version": "1.0", "values": {"root_module": {"resources": [{"address": "aws_ecs_task_definition.a",'
-                ' "type": "aws_ecs_task_definition", "values": {"container_definitions": "{}"}}]}}}',
+                '{"format_version": "1.0", "values": {"root_module": {"resources": [{"address": '
+                '"aws_ecs_task_definition.a", "type": "aws_ecs_task_definition", '
+                '"values": {"container_definitions": "{}"}}]}}}',
                 "x.json: aws_ecs_task_definition.a.container_definitions: expected a list of container definitions, "
                 "found an object",
             ),

@@ -13,6 +13,9 @@ and EMF figures are rendered by `sidecar.outputs.emf`.
 - `inventory.py`: clusters, services, task definitions and stopped tasks through boto3 (I/O).
 - `client.py`: the ECS client (retries, pool size) and its API-call counter.
 - `progress.py`: progress on stderr (a bar on a terminal, plain lines otherwise).
+- `formats.py`: task definitions as kept (API JSON, Terraform, CloudFormation JSON/YAML) read and written
+  back; `cfn_casing.py`: CloudFormation's property names <-> the API's; `intrinsics.py`: intrinsic
+  functions and unrendered templates (pure).
 - `audit.py` and `adopt.py`: the two commands; `rewrite.py`: adopt's pure task-definition rewrite;
   `commands.py`: their arguments.
 """

@@ -134,7 +134,7 @@ def _merge_mapping(target: MutableMapping[Any, Any], new: Mapping[str, Any], sha
         else:
             member_shape = shape.value if shape is not None else None
             key = keys.get(name, name)
-        target[key] = merge(target[key] if key in target else _MISSING, value, member_shape, yaml=yaml)
+        target[key] = merge(target.get(key, _MISSING), value, member_shape, yaml=yaml)
         wanted.append(key)
     for key in [k for k in target if k not in wanted]:
         del target[key]

@@ -431,7 +431,8 @@ class _Before:
 
 def _entries(node: Any, keys: list[Any], end: int, lines: list[str]) -> list[_Entry]:
     """Where each key of a block mapping (index of a block list) parsed by ruamel.yaml stands, in line order."""
-    place = node.lc.key if isinstance(node, Mapping) else node.lc.item
+    lc: Any = node.lc
+    place = lc.key if isinstance(node, Mapping) else lc.item
     placed = sorted((place(key)[0], place(key)[1], index, key) for index, key in enumerate(keys))
     entries = []
     for index, (line, column, _, key) in enumerate(placed):
@@ -444,9 +445,9 @@ def _entries(node: Any, keys: list[Any], end: int, lines: list[str]) -> list[_En
 
 
 def _block_items(node: Any, entry: _Entry) -> bool:
-    if not isinstance(node, list) or not node or not hasattr(node, "lc") or node.fa.flow_style():
+    if not isinstance(node, list) or not node or not hasattr(node, "lc") or _flow(node):
         return False
-    if not all(isinstance(item, Mapping) and hasattr(item, "lc") and not item.fa.flow_style() for item in node):
+    if not all(isinstance(item, Mapping) and hasattr(item, "lc") and not _flow(item) for item in node):
         return False
     lines_of_items = [node.lc.item(index)[0] for index in range(len(node))]
     return lines_of_items[0] > entry.start and len(set(lines_of_items)) == len(lines_of_items)
@@ -475,10 +476,14 @@ def _end_line(tree: Any, path: Path, total: int) -> int:
     for depth in range(len(path), 0, -1):
         parent = _get(tree, path[: depth - 1])
         line = parent.lc.key(path[depth - 1])[0]
-        later = sorted(parent.lc.key(k)[0] for k in parent if parent.lc.key(k)[0] > line)
+        later = sorted(int(parent.lc.key(k)[0]) for k in parent if parent.lc.key(k)[0] > line)
         if later:
             return later[0]
     return total
+
+
+def _flow(node: Any) -> bool:
+    return bool(node.fa.flow_style())
 
 
 def _dump_entry(yaml: Any, indent: tuple[int, int, int], mapping: Any, key: Any, column: int) -> list[str]:
