@@ -16,6 +16,9 @@ and EMF figures are rendered by `sidecar.outputs.emf`.
 - `images.py`: what each image runs (ENTRYPOINT, CMD, Env, ...), read from the Docker daemon, the
   cache or the registry (I/O); `image_config.py`: manifests, indexes and configs (pure);
   `image_cache.py`: the cache on disk, by digest.
+- `formats.py`: task definitions as kept (API JSON, Terraform, CloudFormation JSON/YAML) read and written
+  back; `cfn_casing.py`: CloudFormation's property names <-> the API's; `intrinsics.py`: intrinsic
+  functions and unrendered templates (pure).
 - `audit.py` and `adopt.py`: the two commands; `rewrite.py`: adopt's pure task-definition rewrite;
   `commands.py`: their arguments.
 """
