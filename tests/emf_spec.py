@@ -22,7 +22,7 @@ MAX_METRICS = 100
 
 def emf_problems(doc: Any) -> list[str]:
     """Every way `doc` (a decoded log event) breaks the spec, one line each; [] for a valid document."""
-    import jsonschema  # noqa: PLC0415 (lazy: from cfn-lint's dependencies, only these tests need it)
+    import jsonschema  # noqa: PLC0415 (lazy: only the tests that check EMF need it)
 
     validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
     problems = [
