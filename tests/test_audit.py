@@ -336,6 +336,12 @@ class TestExitStatus:
         assert [i["service"] for i in audit.report] == ["oomed"]
         assert "ListClusters" not in audit.calls()
 
+    def test_empty_cluster_list_means_every_cluster(self, fleet: MotoServer, tmp_path: Path) -> None:
+        """`--cluster ""` names no cluster, so every cluster is audited (deploy/oom-metric.yaml's default)."""
+        audit = run_audit(fleet.endpoint, tmp_path, "--json", "--cluster", "")
+        assert sorted({i["cluster"] for i in audit.report}) == ["batch", "prod"]
+        assert audit.calls()["ListClusters"] == 1
+
     def test_no_credentials(self, fleet: MotoServer, tmp_path: Path) -> None:
         """Nothing can be read: exit 11 and one line."""
         audit = run_audit(fleet.endpoint, tmp_path, "--json", credentials=False)
