@@ -6,23 +6,38 @@ ENV_FILE := build/node-heap.env
 
 .PHONY: install run test test-deps lint format clean bench bench-full bench-deps bench-service-full bench-cgroup-v2 rehearse
 
+# Everything: the package with the test tools (moto, cfn-lint, mypy, ruff, ...). `make test` needs it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $@
+	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.installed
 
-# The init job against a local task metadata endpoint built from task-definition.json
-# (no AWS account needed), then the env file it wrote and the heap Node gets from it.
-run: install
+# Only what the init job needs (boto3, structlog, tqdm, urllib3), quietly: `make run` on a fresh machine.
+$(VENV)/.runtime: pyproject.toml
+	@echo "Installing node-heap-sidecar and its dependencies into $(VENV) (once)..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# The init job against a local task metadata endpoint built from task-definition.json (no AWS
+# account needed), its decision explained, and the heap Node gets from the file it wrote: about a
+# screenful. The job's own log (JSON, as CloudWatch Logs would get it) is kept in build/node-heap.log.
+EMULATED := NODE_HEAP_ENV_FILE=$(ENV_FILE) NODE_HEAP_ECS_API=off \
+	$(PY) -m sidecar emulate --task-definition task-definition.json --
+run: $(VENV)/.runtime
 	@mkdir -p build
-	NODE_HEAP_ENV_FILE=$(ENV_FILE) NODE_HEAP_ECS_API=off \
-		$(PY) -m sidecar emulate --task-definition task-definition.json -- $(PY) -m sidecar
-	@echo; echo "== $(ENV_FILE)"; cat $(ENV_FILE)
-	@if command -v node >/dev/null; then echo; echo "== . $(ENV_FILE) && exec node"; \
-		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; fi
+	@echo "== python -m sidecar: the init job, against task metadata v4 emulated on 127.0.0.1 from task-definition.json"
+	@$(EMULATED) $(PY) -m sidecar > build/node-heap.log || { tail -n 3 build/node-heap.log; exit 1; }
+	@echo "Wrote $(ENV_FILE). Its log, in JSON lines as CloudWatch Logs gets them: build/node-heap.log"
+	@echo; echo "== python -m sidecar explain: the same decision, explained (the env file's text is left out here)"
+	@$(EMULATED) $(PY) -m sidecar explain | sed -e '1,2d' -e '/^Env file /,$$d'
+	@echo "== . $(ENV_FILE) && exec node: what Node gets"
+	@if command -v node >/dev/null; then \
+		sh -c '. ./$(ENV_FILE) && exec node -e "const v8=require(\"v8\"); console.log(\"NODE_OPTIONS=\" + process.env.NODE_OPTIONS); console.log(\"heap_size_limit=\" + v8.getHeapStatistics().heap_size_limit / 1048576 + \" MiB\")"'; \
+	else echo "(no node on PATH: install Node.js to see the heap it gets from $(ENV_FILE))"; fi
 
 # What the tests need beyond Python: shells to source the file with, Node 20/22/24/26, Debian's
 # OCI registry (tests/registry.py starts its own on 127.0.0.1; the package's service is kept from

@@ -144,8 +144,8 @@ def _fail(exc: SidecarError, fmt: LogFormat, stdout: TextIO) -> int:
 
 
 def _log_format(environ: Mapping[str, str], flags: Mapping[str, Any]) -> LogFormat:
-    raw = flags.get("log_format") or environ.get("NODE_HEAP_LOG_FORMAT") or "json"
+    raw = flags.get("log_format") or environ.get("NODE_HEAP_LOG_FORMAT") or "auto"
     try:
         return LogFormat(str(raw).strip().lower())
     except ValueError:
-        return LogFormat.JSON
+        return LogFormat.AUTO

@@ -55,8 +55,13 @@ def seed_stopped_task(
     stopped_ago: timedelta = timedelta(minutes=10),
     stop_took: timedelta | None = None,
     now: datetime | None = None,
+    still_stopping: bool = False,
 ) -> str:
-    """Put one STOPPED task into moto; returns its ARN. `stop_took`: from stoppingAt to executionStoppedAt."""
+    """Put one STOPPED task into moto; returns its ARN. `stop_took`: from stoppingAt to executionStoppedAt.
+
+    `still_stopping`: a task ECS is still stopping (desired STOPPED, last DEACTIVATING): `stoppingAt` is
+    `stopped_ago` before `now`, and it has no `stoppedAt` until `finish_stopping`.
+    """
     from moto.ecs import models  # noqa: PLC0415
 
     task_class: Any = models.Task  # moto's models, given attributes its constructors do not set
@@ -74,8 +79,12 @@ def seed_stopped_task(
     task.stopped_reason = stopped_reason
     task.stop_code = stop_code
     stopped_at = (now or datetime.now(UTC)) - stopped_ago
-    task.stopped_at = stopped_at
-    task.execution_stopped_at = stopped_at
+    if still_stopping:
+        task.last_status = "DEACTIVATING"
+        task.stopping_at = stopped_at
+    else:
+        task.stopped_at = stopped_at
+        task.execution_stopped_at = stopped_at
     if stop_took is not None:
         task.stopping_at = stopped_at - stop_took
     seeded = []
@@ -90,6 +99,14 @@ def seed_stopped_task(
     task.containers = seeded
     ecs.tasks.setdefault(cluster_model.name, {})[task.task_arn] = task
     return str(task.task_arn)
+
+
+def finish_stopping(cluster: str, task_arn: str, at: datetime) -> None:
+    """A task seeded `still_stopping` reaches STOPPED at `at`."""
+    task = backend().tasks[cluster][task_arn]
+    task.last_status = "STOPPED"
+    task.stopped_at = at
+    task.execution_stopped_at = at
 
 
 def create_service(moto: MotoServer, cluster: str, name: str, task_definition: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import io
 import json
 import os
 import pty
@@ -20,14 +21,18 @@ import subprocess
 import sys
 import termios
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sidecar.errors import SettingsError
+from sidecar.fleet.audit import AuditOptions, metric_window, parse_duration
+from sidecar.fleet.audit import run_audit as audit_in_process
 from sidecar.fleet.inventory import READ_ONLY_OPERATIONS
-from tests.fleet import OOM, REGION, Stopped, backend, create_service, seed_stopped_task
+from tests.emf_spec import line_problems
+from tests.fleet import OOM, REGION, Stopped, backend, create_service, finish_stopping, seed_stopped_task
 from tests.servers import EcsJsonStub, MotoServer, Reply
 
 REPO = Path(__file__).resolve().parent.parent
@@ -331,6 +336,12 @@ class TestExitStatus:
         assert [i["service"] for i in audit.report] == ["oomed"]
         assert "ListClusters" not in audit.calls()
 
+    def test_empty_cluster_list_means_every_cluster(self, fleet: MotoServer, tmp_path: Path) -> None:
+        """`--cluster ""` names no cluster, so every cluster is audited (deploy/oom-metric.yaml's default)."""
+        audit = run_audit(fleet.endpoint, tmp_path, "--json", "--cluster", "")
+        assert sorted({i["cluster"] for i in audit.report}) == ["batch", "prod"]
+        assert audit.calls()["ListClusters"] == 1
+
     def test_no_credentials(self, fleet: MotoServer, tmp_path: Path) -> None:
         """Nothing can be read: exit 11 and one line."""
         audit = run_audit(fleet.endpoint, tmp_path, "--json", credentials=False)
@@ -350,22 +361,25 @@ class TestExitStatus:
 
 class TestOutputs:
     def test_emf(self, fleet: MotoServer, tmp_path: Path) -> None:
-        """--emf: one EMF line per Node container and one for the fleet; every named member is present."""
-        audit = run_audit(fleet.endpoint, tmp_path, "--emf", "--metrics-namespace", "Fleet/Audit")
+        """--emf: one valid EMF line per Node container and one for the fleet, naming the whole day it counted.
+
+        The stopped tasks counted depend on the clock (the last whole period): TestMetricWindows fixes it.
+        """
+        audit = run_audit(fleet.endpoint, tmp_path, "--emf", "--metrics-namespace", "Fleet/Audit", "--since", "1d")
+        assert [line_problems(line) for line in audit.stdout.splitlines()] == [[]] * 9
         lines = [json.loads(line) for line in audit.stdout.splitlines()]
-        assert len(lines) == 9
         for line in lines:
             (directive,) = line["_aws"]["CloudWatchMetrics"]
             assert directive["Namespace"] == "Fleet/Audit"
-            for name in directive["Dimensions"][0]:
-                assert isinstance(line[name], str)
-            for metric in directive["Metrics"]:
-                assert isinstance(line[metric["Name"]], int)
         oomed = next(line for line in lines if line.get("Service") == "oomed")
-        assert (oomed["Cluster"], oomed["Container"], oomed["OomKills"], oomed["AtRisk"]) == ("batch", "app", 3, 1)
-        assert oomed["ContainerMemoryBytes"] == 1024 << 20
-        assert lines[-1]["event"] == "audit_summary"
-        assert (lines[-1]["NodeContainers"], lines[-1]["AtRisk"], lines[-1]["OomKills"]) == (8, 6, 3)
+        assert (oomed["Cluster"], oomed["Container"], oomed["ContainerMemoryBytes"]) == ("batch", "app", 1024 << 20)
+        summary = lines[-1]
+        assert (summary["event"], summary["NodeContainers"]) == ("audit_summary", 8)
+        # a day's window ends at midnight UTC, and the datapoints carry that time
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT00:00:00Z", summary["window_end"])
+        end = datetime.strptime(summary["window_end"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert summary["_aws"]["Timestamp"] == int(end.timestamp()) * 1000
+        assert summary["window_start"] == f"{end - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
 
     def test_standalone_tasks(self, moto: MotoServer, tmp_path: Path) -> None:
         """--standalone: running tasks of no service are audited too, named by their task."""
@@ -379,6 +393,100 @@ class TestOutputs:
         audit = run_audit(moto.endpoint, tmp_path, "--json", "--standalone")
         (item,) = audit.report
         assert (item["service"], item["task"], item["verdict"]) == (None, task_arn, "ok")
+
+
+T = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a top of the hour: 1796637600 s since 1970 (`date -u -d ... +%s`)
+
+
+def emf_run(moto: MotoServer, now: datetime, since: str = "1h") -> tuple[list[dict[str, Any]], str]:
+    """`audit --emf --since 1h` at `now` (in this process: the clock is a parameter), against moto over HTTP."""
+    options = AuditOptions(
+        output="emf", since=since, fail_on="never", endpoint_url=moto.endpoint, region=REGION, progress=False
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = audit_in_process(options, out, err, now=now, stderr_tty=False)
+    assert code == 0, err.getvalue()
+    return [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+def oom_kills(lines: list[dict[str, Any]]) -> tuple[int, int]:
+    """(OomKills of service `oomed`, OomKills of the fleet line)."""
+    (oomed,) = [line for line in lines if line.get("Service") == "oomed"]
+    return oomed["OomKills"], lines[-1]["OomKills"]
+
+
+class TestMetricWindow:
+    @pytest.mark.parametrize(
+        ("now", "period", "window"),
+        [
+            ("2026-12-07T10:00:00", "1h", ("2026-12-07T09:00:00", "2026-12-07T10:00:00")),
+            ("2026-12-07T10:59:59.999", "1h", ("2026-12-07T09:00:00", "2026-12-07T10:00:00")),
+            ("2026-12-07T10:02:30", "15m", ("2026-12-07T09:45:00", "2026-12-07T10:00:00")),
+            ("2026-12-07T10:44:59", "30m", ("2026-12-07T10:00:00", "2026-12-07T10:30:00")),
+            ("2026-12-07T00:01:00", "1d", ("2026-12-06T00:00:00", "2026-12-07T00:00:00")),
+        ],
+    )
+    def test_last_whole_period(self, now: str, period: str, window: tuple[str, str]) -> None:
+        """The period that ended last, at a multiple of the period since 1970 (UTC): `[end - period, end)`."""
+        start, end = metric_window(datetime.fromisoformat(now).replace(tzinfo=UTC), parse_duration(period))
+        assert (start, end) == tuple(datetime.fromisoformat(w).replace(tzinfo=UTC) for w in window)
+
+    def test_zero_period_refused(self, moto: MotoServer, aws_credentials: None) -> None:
+        """--emf needs a period to align to: `--since 0h` is a settings error."""
+        with pytest.raises(SettingsError) as raised:
+            emf_run(moto, T, since="0h")
+        assert str(raised.value) == "--since='0h': expected at least 1s with --emf"
+
+
+class TestMetricWindows:
+    def test_each_stopped_task_counted_once(self, moto: MotoServer, aws_credentials: None) -> None:
+        """Hourly runs two minutes past the hour, one late, one repeated: every OOM kill lands in one datapoint.
+
+        Seeded in the order time passes: a kill at T-1h-1s (before the run for the hour before T-1h);
+        kills at T-1h and T-1s and a task still stopping since T-10s (before the run for [T-1h, T)); kills
+        at T and T+30min, the stopping task stopped at T+3min (before a repeated run at T+59min and the
+        run for [T, T+1h)).
+        """
+        moto.create_cluster("batch")
+        arn = create_service(moto, "batch", "oomed", definition("oomed", app(memory=1024)))
+
+        def oom_at(when: datetime, **kw: Any) -> str:
+            stopped = [Stopped("app", 137, OOM)]
+            return seed_stopped_task("batch", arn, "service:oomed", stopped, stopped_ago=timedelta(0), now=when, **kw)
+
+        oom_at(T - timedelta(hours=1, seconds=1))
+        before, _ = emf_run(moto, T - timedelta(minutes=58))
+        oom_at(T - timedelta(hours=1))
+        oom_at(T - timedelta(seconds=1))
+        stopping = oom_at(T - timedelta(seconds=10), still_stopping=True)
+        first, said = emf_run(moto, T + timedelta(minutes=2))
+        oom_at(T)
+        oom_at(T + timedelta(minutes=30))
+        finish_stopping("batch", stopping, T + timedelta(minutes=3))
+        repeated, _ = emf_run(moto, T + timedelta(minutes=59, seconds=59))
+        after, _ = emf_run(moto, T + timedelta(hours=1, minutes=2))
+
+        assert (oom_kills(before), oom_kills(first), oom_kills(after)) == ((1, 1), (2, 2), (3, 3))
+        assert repeated == first  # the same window: the same datapoints, to the byte
+        assert [line["_aws"]["Timestamp"] for line in first] == [1796637600000, 1796637600000]
+        assert (first[-1]["window_start"], first[-1]["window_end"]) == ("2026-12-07T09:00:00Z", "2026-12-07T10:00:00Z")
+        assert "audit: stopped tasks counted by stoppedAt in [2026-12-07T09:00:00Z, 2026-12-07T10:00:00Z)" in said
+        assert first[0]["reasons"][0] == (
+            "critical: 2 of 2 stopped tasks in the last 1h ending 2026-12-07T10:00:00Z OOM-killed: "
+            "OutOfMemoryError: Container killed due to memory usage"
+        )
+
+    def test_the_window_decides_the_verdict(self, moto: MotoServer, aws_credentials: None) -> None:
+        """A service whose only OOM kill is in an earlier hour is not at risk in this hour's datapoint."""
+        moto.create_cluster("batch")
+        arn = create_service(moto, "batch", "oomed", definition("oomed", app(memory=1024)))
+        seed_stopped_task(
+            "batch", arn, "service:oomed", [Stopped("app", 137, OOM)], stopped_ago=timedelta(hours=1, seconds=1), now=T
+        )
+        (line, fleet), _ = emf_run(moto, T + timedelta(minutes=2))
+        assert (line["OomKills"], line["AtRisk"], fleet["AtRisk"]) == (0, 0, 0)
+        (line, fleet), _ = emf_run(moto, T - timedelta(minutes=58))
+        assert (line["OomKills"], line["AtRisk"], fleet["AtRisk"]) == (1, 1, 1)
 
 
 class TestReadOnly:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sidecar.fleet.assess import node_default_old_space_mib
-from sidecar.fleet.evidence import Exit, classify_task, collect_evidence
+from sidecar.fleet.evidence import Exit, classify_task, collect_evidence, stopped_within
 from sidecar.fleet.recognize import cluster_hints, recognize
 from sidecar.fleet.wiring import check_wiring
 from sidecar.outputs.envfile import Reads, env_file_too_old
@@ -260,6 +260,19 @@ class TestEvidence:
         assert app.example[Exit.ABORTED] == (
             "exit 134 (SIGABRT: V8's heap-limit abort or another abort): Essential container in task exited"
         )
+
+    def test_window_with_an_end(self) -> None:
+        """[since, until) by stoppedAt: the start counts, the end does not, a task still stopping waits."""
+        since, until = NOW - timedelta(hours=1), NOW
+        at_start = task({"name": "app", "exitCode": 139}, stoppedAt=since)
+        at_end = task({"name": "app", "exitCode": 139}, stoppedAt=until)
+        stopping = {**task({"name": "app", "exitCode": 139}, stoppingAt=NOW - timedelta(minutes=5)), "stoppedAt": None}
+        assert [stopped_within(t, since, until) for t in (at_start, at_end, stopping)] == [True, False, False]
+        evidence = collect_evidence(
+            [at_start, at_end, stopping], since=since, until=until, stop_timeout=lambda key, name: None
+        )
+        app = evidence["c", "service:web"]["app"]
+        assert (app.stopped_tasks, app.counts) == (1, {Exit.SEGFAULT: 1})
 
 
 class TestNodeDefault:

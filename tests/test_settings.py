@@ -412,7 +412,7 @@ class TestLoadSettings:
             pytest.param(
                 "NODE_HEAP_LOG_FORMAT",
                 "text",
-                "NODE_HEAP_LOG_FORMAT='text': expected one of json, console",
+                "NODE_HEAP_LOG_FORMAT='text': expected one of json, console, auto",
                 id="log-format",
             ),
             pytest.param(
@@ -544,7 +544,7 @@ class TestLoadSettings:
             )
 
         assert info.value.problems == [
-            "NODE_HEAP_LOG_FORMAT='xml': expected one of json, console",
+            "NODE_HEAP_LOG_FORMAT='xml': expected one of json, console, auto",
             "NODE_HEAP_MIN_MIB=512 is greater than NODE_HEAP_MAX_MIB=256: "
             "expected the minimum to be at most the maximum",
             "NODE_HEAP_ENV_FILE='/shared/..': expected a file path, not a directory",

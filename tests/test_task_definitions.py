@@ -1,5 +1,10 @@
 """Every task definition in the repo registers: botocore's model accepts it, moto registers it, and
-its parts agree with each other (volumes, dependsOn, names, the env-file path, logging)."""
+its parts agree with each other (volumes, dependsOn, names, the env-file path, logging).
+
+Every JSON file in deploy/ is a task definition, an IAM policy or the audit's schedule, so a new task
+definition there is picked up here. The audit's task definition (deploy/task-definition.audit.json)
+has no init container: the wiring checks are for the others. The CloudFormation template's task
+definition is registered through moto's CloudFormation in tests/test_oom_metric.py."""
 
 from __future__ import annotations
 
@@ -13,17 +18,23 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sidecar.cli import build_parser
 from sidecar.emulate import container_environment
 from tests.servers import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
-TASK_DEFINITIONS = [REPO / "task-definition.json", *sorted((REPO / "deploy").glob("task-definition.*.json"))]
+DEPLOY_JSON = sorted((REPO / "deploy").glob("*.json"))
 POLICY = REPO / "deploy" / "task-role-policy.json"
+AUDIT = REPO / "deploy" / "task-definition.audit.json"
 
 
 def load(path: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(path.read_text())
     return doc
+
+
+TASK_DEFINITIONS = [REPO / "task-definition.json", *(p for p in DEPLOY_JSON if "containerDefinitions" in load(p))]
+WIRED = [p for p in TASK_DEFINITIONS if p != AUDIT]  # an init container and a Node container
 
 
 def init_and_node(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -37,22 +48,52 @@ def init_and_node(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture(params=TASK_DEFINITIONS, ids=lambda p: p.name)
+def any_task_definition(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+@pytest.fixture(params=WIRED, ids=lambda p: p.name)
 def task_definition(request: pytest.FixtureRequest) -> Path:
     path: Path = request.param
     return path
 
 
+class TestDeployFiles:
+    def test_every_json_file_is_known(self) -> None:
+        """deploy/*.json: task definitions (all tested below), IAM policies and the audit's schedule."""
+        kinds = {}
+        for path in DEPLOY_JSON:
+            doc = load(path)
+            kinds[path.name] = (
+                "task definition"
+                if "containerDefinitions" in doc
+                else "policy"
+                if "Statement" in doc
+                else doc.get("Name")
+            )
+        assert kinds == {
+            "audit-policy.json": "policy",
+            "audit-schedule.json": "node-heap-audit",
+            "audit-scheduler-policy.json": "policy",
+            "task-definition.audit.json": "task definition",
+            "task-definition.ec2.json": "task definition",
+            "task-definition.env-file.json": "task definition",
+            "task-role-policy.json": "policy",
+        }
+
+
 class TestRegisters:
-    def test_matches_the_ecs_api_model(self, task_definition: Path) -> None:
+    def test_matches_the_ecs_api_model(self, any_task_definition: Path) -> None:
         """botocore's RegisterTaskDefinition input shape accepts the file as is (no unknown or mistyped field)."""
         model = botocore.session.get_session().get_service_model("ecs")
         shape = model.operation_model("RegisterTaskDefinition").input_shape
-        report = ParamValidator().validate(load(task_definition), shape)
+        report = ParamValidator().validate(load(any_task_definition), shape)
         assert not report.has_errors(), report.generate_report()
 
-    def test_registers_in_moto(self, task_definition: Path, moto: MotoServer) -> None:
+    def test_registers_in_moto(self, any_task_definition: Path, moto: MotoServer) -> None:
         """moto's ECS registers it and gives back every container."""
-        doc = load(task_definition)
+        doc = load(any_task_definition)
         answer = moto.client().register_task_definition(**doc)["taskDefinition"]
         assert [c["name"] for c in answer["containerDefinitions"]] == [c["name"] for c in doc["containerDefinitions"]]
 
@@ -133,6 +174,46 @@ class TestTaskRolePolicy:
         assert tasks["Condition"]["ArnEquals"]["ecs:cluster"].startswith("arn:aws:ecs:")
         assert statements["ecs:DescribeTaskDefinition"]["Resource"] == "*"
 
-    def test_task_definitions_use_a_task_role(self, task_definition: Path) -> None:
+    def test_task_definitions_use_a_task_role(self, any_task_definition: Path) -> None:
         """The sidecar calls the ECS API with the task role, so each task definition names one."""
-        assert load(task_definition)["taskRoleArn"].startswith("arn:aws:iam::")
+        assert load(any_task_definition)["taskRoleArn"].startswith("arn:aws:iam::")
+
+
+class TestAuditTaskDefinition:
+    def test_command_is_a_scheduled_emf_audit(self) -> None:
+        """The CLI's own parser reads the command as `audit --emf` over the last hour that exits 0 whatever it finds."""
+        (container,) = load(AUDIT)["containerDefinitions"]
+        args = build_parser().parse_args(container["command"])
+        assert (args.command, args.output, args.since, args.fail_on, args.no_progress) == (
+            "audit",
+            "emf",
+            "1h",
+            "never",
+            True,
+        )
+        assert (args.cluster, args.region, args.metrics_namespace) == (None, "us-east-1", "NodeHeapSidecar")
+
+    def test_emf_lines_reach_cloudwatch_logs(self) -> None:
+        """awslogs in blocking mode (a short task: its last lines are the fleet's), on Fargate with a read-only root."""
+        doc = load(AUDIT)
+        (container,) = doc["containerDefinitions"]
+        assert container["logConfiguration"] == {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": "/ecs/node-heap-audit",
+                "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": "audit",
+                "mode": "blocking",
+            },
+        }
+        assert (doc["requiresCompatibilities"], doc["networkMode"], container["readonlyRootFilesystem"]) == (
+            ["FARGATE"],
+            "awsvpc",
+            True,
+        )
+
+    def test_image_is_the_sidecars(self) -> None:
+        """The same image as the init containers of the shipped task definition."""
+        (container,) = load(AUDIT)["containerDefinitions"]
+        init, _ = init_and_node(load(REPO / "task-definition.json"))
+        assert container["image"] == init["image"]

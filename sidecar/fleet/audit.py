@@ -2,8 +2,11 @@
 
 The data path: the ECS API (inventory.py) -> per Node container: recognition, wiring, the init
 job's own budget and plan (sizing.py), the stopped tasks' evidence -> verdict (assess.py) ->
-table, JSON or EMF (report.py). Exit status: 0; 10 when a finding at or above `--fail-on` exists;
-11 when part of the fleet could not be read (the report covers the rest); 2 for bad arguments.
+table, JSON or EMF (report.py). The table and JSON count the stopped tasks of the last `--since`;
+EMF counts those of the last whole period (`metric_window`) and stamps its lines with the period's
+end, so hourly runs with `--since 1h` count each stopped task in one datapoint. Exit status: 0; 10
+when a finding at or above `--fail-on` exists; 11 when part of the fleet could not be read (the
+report covers the rest); 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from sidecar.errors import SettingsError, SourceError
 from sidecar.fleet.assess import Assessment, Subject, Verdict, assess_container
 from sidecar.fleet.client import CallCounter, make_client
-from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, stopped_since
+from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, counted
 from sidecar.fleet.inventory import Inventory, fetch_inventory
 from sidecar.fleet.progress import Progress
 from sidecar.fleet.recognize import recognize
@@ -59,9 +62,23 @@ def parse_duration(text: str, where: str = "--since") -> timedelta:
     return timedelta(seconds=sum(int(n) * _UNIT_S[u] for n, u in parts))
 
 
+def metric_window(now: datetime, period: timedelta) -> tuple[datetime, datetime]:
+    """The last whole period at or before `now`: `[end - period, end)`, `end` a multiple of `period` since
+    1970-01-01 UTC (the top of the hour for 1h, midnight UTC for 1d).
+
+    Windows of consecutive periods tile time, so a stopped task (by `stoppedAt`) is counted in one of
+    them; a run that starts late, or a second run in the same period, gets the same window again.
+    """
+    seconds = int(period.total_seconds())
+    end = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, UTC)
+    return end - period, end
+
+
 def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: datetime, stderr_tty: bool) -> int:
     """Read the fleet, judge every Node container, print the report; the exit status says what was found."""
     window = parse_duration(options.since)
+    if options.output == "emf" and window < timedelta(seconds=1):
+        raise SettingsError([f"--since={options.since!r}: expected at least 1s with --emf"])
     if options.concurrency < 1:
         raise SettingsError([f"--concurrency={options.concurrency}: expected at least 1"])
     counter = CallCounter()
@@ -82,13 +99,15 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
         concurrency=options.concurrency,
         progress=progress,
     )
-    assessments, problems = assess_inventory(inventory, since=now - window, window=options.since)
+    since, until = metric_window(now, window) if options.output == "emf" else (now - window, None)
+    label = options.since if until is None else f"{options.since} ending {_iso(until)}"
+    assessments, problems = assess_inventory(inventory, since=since, until=until, window=label)
     errors = tuple(inventory.errors + problems)
     summary = Summary(
         clusters=len(inventory.clusters),
         services=len(inventory.services),
         standalone_tasks=len(inventory.standalone),
-        stopped_tasks=sum(1 for t in inventory.stopped_tasks if stopped_since(t, now - window)),
+        stopped_tasks=sum(1 for t in inventory.stopped_tasks if counted(t, since, until)),
         task_definitions=len(inventory.task_definitions),
         api_calls=counter.calls,
         http_attempts=counter.attempts,
@@ -98,10 +117,14 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
     )
     if options.output == "json":
         stdout.write(render_json(assessments))
-    elif options.output == "emf":
-        stdout.write(render_emf_lines(assessments, options.namespace, int(now.timestamp() * 1000)))
+    elif until is not None:
+        stdout.write(
+            render_emf_lines(assessments, options.namespace, int(until.timestamp() * 1000), window=(since, until))
+        )
     else:
         stdout.write(render_table(assessments, summary))
+    if until is not None:
+        stderr.write(f"audit: stopped tasks counted by stoppedAt in [{_iso(since)}, {_iso(until)})\n")
     if options.output != "table":
         stderr.write(
             f"audit: {len(assessments)} Node containers, {summary.api_calls} API calls "
@@ -116,8 +139,13 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
     return 0
 
 
-def assess_inventory(inventory: Inventory, *, since: datetime, window: str) -> tuple[list[Assessment], list[str]]:
-    """Every Node container of every service (and standalone task), worst verdict first. Pure."""
+def assess_inventory(
+    inventory: Inventory, *, since: datetime, until: datetime | None = None, window: str
+) -> tuple[list[Assessment], list[str]]:
+    """Every Node container of every service (and standalone task), worst verdict first. Pure.
+
+    Stopped tasks count from `since`, and before `until` by `stoppedAt` when it is given (evidence.py).
+    """
     subjects: list[tuple[Subject, GroupKey]] = [
         (Subject(s.cluster_arn, s.name, None, s.task_definition, s.launch_type), (s.cluster_arn, f"service:{s.name}"))
         for s in inventory.services
@@ -127,7 +155,9 @@ def assess_inventory(inventory: Inventory, *, since: datetime, window: str) -> t
         for t in inventory.standalone
     ]
     definition_of = {key: inventory.task_definitions.get(subject.task_definition) for subject, key in subjects}
-    evidence = collect_evidence(inventory.stopped_tasks, since=since, stop_timeout=_stop_timeouts(definition_of))
+    evidence = collect_evidence(
+        inventory.stopped_tasks, since=since, until=until, stop_timeout=_stop_timeouts(definition_of)
+    )
     problems: list[str] = []
     cache: dict[tuple[str, str], tuple[Wiring, Sizing]] = {}
     assessments: list[Assessment] = []
@@ -186,6 +216,10 @@ def _stop_timeouts(definition_of: Mapping[GroupKey, dict[str, Any] | None]) -> A
         return None
 
     return lookup
+
+
+def _iso(when: datetime) -> str:
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def audit_clusters(values: Sequence[str] | None) -> tuple[str, ...]:

@@ -7,7 +7,13 @@ a container gets when it does not exit within `stopTimeout` (default 30 s) after
 to stop (`stopCode` UserInitiated, ServiceSchedulerInitiated, SpotInterruption, TerminationNotice);
 134 is SIGABRT, V8's "Reached heap limit" abort among others; 139 is SIGSEGV, which is also how
 that abort ends when Node runs as PID 1 without an init. ECS keeps stopped tasks visible for a
-limited time (at least an hour), so the window can only reach back that far. Pure.
+limited time ("at least one hour": botocore's DescribeTasks documentation), so the window can only
+reach back that far. Pure.
+
+Two kinds of window: since a time (the table and JSON: what stopped lately, a task still stopping
+counted by when it began to stop), or `[since, until)` by `stoppedAt` alone (the metrics: windows
+that tile time, so each stopped task falls in exactly one, and a task still stopping is counted in
+the window where it stops).
 """
 
 from __future__ import annotations
@@ -90,13 +96,28 @@ def stopped_since(task: Mapping[str, Any], since: datetime) -> bool:
     return not isinstance(when, datetime) or when >= since
 
 
+def stopped_within(task: Mapping[str, Any], since: datetime, until: datetime) -> bool:
+    """Whether a task stopped in `[since, until)`, by `stoppedAt` (a task without one is still stopping)."""
+    when = task.get("stoppedAt")
+    return isinstance(when, datetime) and since <= when < until
+
+
+def counted(task: Mapping[str, Any], since: datetime, until: datetime | None) -> bool:
+    """`stopped_within` when the window has an end, else `stopped_since`."""
+    return stopped_since(task, since) if until is None else stopped_within(task, since, until)
+
+
 def collect_evidence(
-    tasks: Iterable[Mapping[str, Any]], *, since: datetime, stop_timeout: StopTimeout
+    tasks: Iterable[Mapping[str, Any]],
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    stop_timeout: StopTimeout,
 ) -> dict[GroupKey, dict[str, Evidence]]:
-    """Evidence per (cluster, group) and container, from the stopped tasks that stopped since `since`."""
+    """Evidence per (cluster, group) and container, from the tasks that stopped since `since` (and before `until`)."""
     found: dict[GroupKey, dict[str, Evidence]] = {}
     for task in tasks:
-        if not stopped_since(task, since):
+        if not counted(task, since, until):
             continue
         key = (str(task.get("clusterArn") or ""), str(task.get("group") or ""))
         per_container = found.setdefault(key, {})

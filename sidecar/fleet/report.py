@@ -5,7 +5,8 @@ The JSON list has one object per Node container found (`record`); its keys are a
 (`protected`, `at-risk`, `ok`), `reasons` (one line each, worst first), `oom_kills`, then details.
 EMF (outputs/emf.py): one line per container with dimensions Cluster, Service, Container and the
 metrics OomKills, AtRisk, Protected, ContainerMemoryBytes and PlannedHeapBytes, plus one fleet line
-without dimensions (NodeContainers, AtRisk, Protected, OomKills). Pure.
+without dimensions (NodeContainers, AtRisk, Protected, OomKills) that names the window the stopped
+tasks were counted in (`window_start`, `window_end`; the timestamp is its end). Pure.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sidecar.fleet.assess import Assessment, Verdict
@@ -135,8 +137,14 @@ def render_table(assessments: Sequence[Assessment], summary: Summary, *, detail:
     return "\n".join(lines) + "\n"
 
 
-def render_emf_lines(assessments: Sequence[Assessment], namespace: str, timestamp_ms: int) -> str:
-    """One EMF JSON line per Node container, then one for the fleet."""
+def render_emf_lines(
+    assessments: Sequence[Assessment],
+    namespace: str,
+    timestamp_ms: int,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+) -> str:
+    """One EMF JSON line per Node container, then one for the fleet (with `window`, when given)."""
     lines = []
     for a in assessments:
         plan = a.sizing.plan
@@ -163,7 +171,10 @@ def render_emf_lines(assessments: Sequence[Assessment], namespace: str, timestam
         "Protected": (sum(a.verdict is Verdict.PROTECTED for a in assessments), "Count"),
         "OomKills": (sum(a.oom_kills for a in assessments), "Count"),
     }
-    lines.append(json.dumps({"event": "audit_summary", **render_emf(namespace, {}, fleet, timestamp_ms)}))
+    summary: dict[str, Any] = {"event": "audit_summary"}
+    if window is not None:
+        summary |= {"window_start": f"{window[0]:%Y-%m-%dT%H:%M:%SZ}", "window_end": f"{window[1]:%Y-%m-%dT%H:%M:%SZ}"}
+    lines.append(json.dumps({**summary, **render_emf(namespace, {}, fleet, timestamp_ms)}))
     return "\n".join(lines) + "\n"
 
 

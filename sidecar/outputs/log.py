@@ -3,6 +3,11 @@
 Event names are an interface for CloudWatch Logs Insights queries (see the README): stable
 snake_case, noun then past tense. Configured once, by the CLI.
 
+Formats: `json` (complete, for machines), `console` (structlog's ConsoleRenderer, for a person:
+the long events cut to their key figures, nothing empty, colours only on a terminal), and `auto`:
+console when the stream is a terminal (isatty), else JSON: ECS and CloudWatch get JSON, someone
+running the job by hand gets lines to read.
+
 What reaches CloudWatch is kept safe to ship: tracebacks carry no local variables (this process
 holds the task role's credentials), every event stays below Docker's 16 KiB line split (longer
 lines reach CloudWatch as several events; long lists and texts are summarised), and nothing read
@@ -28,6 +33,26 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 class LogFormat(enum.Enum):
     JSON = "json"
     CONSOLE = "console"
+    AUTO = "auto"  # console on a terminal, JSON otherwise (`resolve_format`)
+
+
+# What a person reads of the long events in console mode; the JSON event keeps everything.
+CONSOLE_KEYS: dict[str, tuple[str, ...]] = {
+    "settings_loaded": ("version", "target", "env_file", "memory_mib", "on_error", "ecs_api"),
+    "decision": (
+        "status",
+        "container",
+        "memory_mib",
+        "memory_arithmetic",
+        "heap_mib",
+        "semi_space_mib",
+        "processes",
+        "kept_back_mib",
+        "node_options_added",
+        "env_file",
+    ),
+}
+CONSOLE_DROPPED = ("task_arn",)  # the same on every line of a run; `explain` and the JSON carry it
 
 
 def one_line(text: str) -> str:
@@ -35,22 +60,39 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda match: match.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
+def is_terminal(stream: TextIO) -> bool:
+    """Whether `stream` is a terminal; a closed or detached stream is not."""
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def resolve_format(fmt: LogFormat, stream: TextIO) -> LogFormat:
+    """`auto` -> `console` on a terminal, `json` otherwise; the other formats as they are."""
+    if fmt is not LogFormat.AUTO:
+        return fmt
+    return LogFormat.CONSOLE if is_terminal(stream) else LogFormat.JSON
+
+
 def configure(stream: TextIO, fmt: LogFormat = LogFormat.JSON) -> None:
-    """Send every event to `stream`, as JSON lines or as readable console lines."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt is LogFormat.JSON
-        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
-    )
+    """Send every event to `stream`, as JSON lines or as readable console lines (`auto`: by `stream`)."""
+    fmt = resolve_format(fmt, stream)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
-        bound_event,
     ]
-    if fmt is LogFormat.CONSOLE:
-        processors.append(_console_safe)
+    renderer: Any
+    if fmt is LogFormat.JSON:
+        exceptions = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        processors += [structlog.processors.ExceptionRenderer(exceptions), bound_event]
+        renderer = structlog.processors.JSONRenderer()
+    else:  # the renderer prints a traceback itself, as text, without locals
+        processors += [console_summary, _console_safe]
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=is_terminal(stream), sort_keys=False, exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
@@ -95,6 +137,31 @@ def _shrink(value: Any, items: int, chars: int) -> Any:
 
 def _size(event: MutableMapping[str, Any]) -> int:
     return len(json.dumps(event, default=str))
+
+
+def console_summary(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A person's view of an event: the key figures of the long ones (CONSOLE_KEYS), nothing empty, the
+    time to the millisecond. The decision's warnings are listed by code."""
+    keep = CONSOLE_KEYS.get(str(event.get("event")))
+    fixed = ("event", "level", "timestamp", "exc_info")
+    shown = {
+        key: value
+        for key, value in event.items()
+        if key in fixed or ((keep is None or key in keep) and key not in CONSOLE_DROPPED and not _empty(value))
+    }
+    for key, value in shown.items():
+        if isinstance(value, (tuple, list)) and all(isinstance(item, (str, int, float)) for item in value):
+            shown[key] = ",".join(str(item) for item in value)  # target=app,worker, not ('app', 'worker')
+    if event.get("event") == "decision" and event.get("warnings"):
+        shown["warnings"] = ",".join(str(w.get("code")) for w in event["warnings"] if isinstance(w, dict))
+    stamp = shown.get("timestamp")
+    if isinstance(stamp, str) and len(stamp) > 23 and stamp.endswith("Z"):
+        shown["timestamp"] = stamp[:23] + "Z"  # 2026-12-07T20:47:19.721586Z -> ...19.721Z
+    return shown
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, tuple, list, dict)) and not value)
 
 
 def _console_safe(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
