@@ -91,7 +91,9 @@ def main(
         if args.command == "emulate":
             return _emulate(args, environ, stdout)
         if args.command in fleet.COMMANDS:
-            return fleet.main(args, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty())
+            return fleet.main(
+                args, environ=environ, stdin=sys.stdin, stdout=stdout, stderr=sys.stderr, stderr_tty=sys.stderr.isatty()
+            )
         flags = {var.field: getattr(args, var.field) for var in VARS}
         settings = load_settings(environ, flags)
     except SettingsError as exc:

@@ -59,6 +59,11 @@ class FleetApiError(SidecarError):
 
 
 class AdoptRefusedError(SidecarError):
-    """`adopt` refuses a task definition it cannot rewrite safely; the message says why and what to do."""
+    """`adopt` refuses a task definition it cannot rewrite safely; lists every reason at once, each saying
+    what to do."""
 
     exit_code = 12
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else problems
+        super().__init__("; ".join(self.problems))

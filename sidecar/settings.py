@@ -398,9 +398,10 @@ VARS: tuple[Var, ...] = (
     Var(
         "log_format",
         "NODE_HEAP_LOG_FORMAT",
-        "json",
+        "auto",
         _choice(LogFormat),
-        "`json` (one object per line, for CloudWatch Logs) or `console`.",
+        "`auto`: JSON when stdout is not a terminal (as on ECS: one object per line for CloudWatch Logs), "
+        "readable lines on a terminal; or `json`, or `console`.",
     ),
 )
 

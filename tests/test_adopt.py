@@ -20,7 +20,8 @@ import pytest
 from botocore.validate import ParamValidator
 
 from sidecar.errors import AdoptRefusedError, SettingsError
-from sidecar.fleet.rewrite import AdoptOptions, adopt_definition, read_document
+from sidecar.fleet.formats import parse_document
+from sidecar.fleet.rewrite import AdoptOptions, adopt_definition
 from sidecar.fleet.wiring import check_wiring
 from tests import runs
 from tests.servers import MotoServer
@@ -52,15 +53,17 @@ def unwired(path: Path, *, entry: list[str] | None, command: list[str]) -> dict[
 
 
 def adopt(doc: Any, **options: Any) -> tuple[Any, bool, tuple[str, ...]]:
-    kind, definition = read_document(doc)
-    result = adopt_definition(kind, definition, AdoptOptions(**{"image": IMAGE, **options}))
+    (located,) = parse_document(json.dumps(doc), where="test").definitions
+    result = adopt_definition(located.kind, located.definition, AdoptOptions(**{"image": IMAGE, **options}))
     return result.document, result.changed, result.notes
 
 
 def run_cli(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+    """`adopt ARGS --offline`: images are read from an empty cache only (tests/test_adopt_images.py reads
+    them from a real registry)."""
+    base = {"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true", "XDG_CACHE_HOME": "/nonexistent"}
     return subprocess.run(
-        [sys.executable, "-m", "sidecar", "adopt", *args],
+        [sys.executable, "-m", "sidecar", "adopt", *args, "--offline"],
         input=stdin,
         env={**base, **env},
         cwd=REPO,
@@ -112,6 +115,11 @@ class TestShippedWiring:
         app = doc["containerDefinitions"][1]
         assert app["entryPoint"] == ["sh", "-c"]
         assert app["command"] == [". /shared/node-heap.env && exec docker-entrypoint.sh node server.js"]
+
+    def test_auto_mode_picks_env_file_for_an_image_without_a_shell(self) -> None:
+        """distroless, --mode auto (the default): the same as --mode env-file, since sh cannot run there."""
+        doc, _, _ = adopt(unwired(ENV_FILE, entry=None, command=["server.js"]))
+        assert doc == load(ENV_FILE)
 
     @pytest.mark.parametrize("path", [SHIPPED, EC2, ENV_FILE], ids=lambda p: p.name)
     def test_adopting_an_adopted_definition_changes_nothing(self, path: Path) -> None:
@@ -191,11 +199,13 @@ class TestRefusals:
         ("change", "options", "message"),
         [
             (
-                {"entryPoint": None, "command": None},
-                {},
-                "'app' has neither entryPoint nor command: what it runs depends on its image's ENTRYPOINT and CMD, "
-                "which the task definition does not contain; give the full argv with "
-                '--argv app=\'["node", "server.js"]\'',
+                {"image": "1234.dkr.ecr.us-east-1.amazonaws.com/web:7", "entryPoint": None, "command": None},
+                {"containers": ("app",)},
+                "'app' leaves its program to its image (no entryPoint, no command), and its image "
+                "'1234.dkr.ecr.us-east-1.amazonaws.com/web:7' was not read: run adopt where the image can be read "
+                "(docker login; for ECR, AWS credentials with ecr:GetAuthorizationToken), or give --argv "
+                "app='[...]' with the image's Entrypoint + Cmd (docker inspect --format "
+                "'{{json .Config.Entrypoint}} {{json .Config.Cmd}}' IMAGE)",
             ),
             (
                 {
@@ -204,18 +214,20 @@ class TestRefusals:
                     "command": ["node", "x.js"],
                 },
                 {},
-                "'app' has a command but no entryPoint: what it runs depends on its image's ENTRYPOINT, which the "
-                'task definition does not contain; give the full argv with --argv app=\'["node", "server.js"]\'',
+                '\'app\' has command ["node", "x.js"] and no entryPoint, so what runs in front of it is its '
+                "image's ENTRYPOINT, and its image '1234.dkr.ecr.us-east-1.amazonaws.com/web:7' was not read: give "
+                'it with --argv app=\'["node", "x.js"]\' if the image has no ENTRYPOINT, or '
+                '--argv app=\'["docker-entrypoint.sh", "node", "x.js"]\' if it is node\'s docker-entrypoint.sh',
             ),
             (
                 {"image": "bitnami/node:22", "entryPoint": None, "command": ["node", "x.js"]},
-                {},
-                "'app' has a command but no entryPoint: what it runs depends on its image's ENTRYPOINT, which the "
-                'task definition does not contain; give the full argv with --argv app=\'["node", "server.js"]\'',
+                {"argv": {"app": ["node", "server.js"]}},
+                "--argv app=['node', 'server.js'] does not end with 'app''s command ['node', 'x.js']: it would "
+                "change what runs; add --new-argv app if that is meant",
             ),
             (
                 {"image": "gcr.io/distroless/nodejs22-debian12", "command": ["server.js"]},
-                {},
+                {"mode": "sh"},
                 "'app' runs gcr.io/distroless/nodejs22-debian12, which has no shell: use --mode env-file",
             ),
             (
@@ -227,21 +239,15 @@ class TestRefusals:
             (
                 {"entryPoint": ["npm"], "command": ["start"]},
                 {"mode": "env-file"},
-                "--mode env-file needs `node` itself in 'app''s argv (npm start): a launcher such as npm starts "
+                "--mode env-file needs node itself in 'app''s argv (npm start): a launcher such as npm starts "
                 "Node in a child that does not read --env-file, and a shell script hides it; use --mode sh, or "
                 "give --argv",
             ),
             (
                 {"image": "node:18.20-slim", "entryPoint": ["node"], "command": ["server.js"]},
                 {"mode": "env-file"},
-                "'app' runs Node 18.20: `node --env-file` reads the sidecar's file from Node 20.20 / 21.7 on; use "
-                "--mode sh or a newer image",
-            ),
-            (
-                {"logConfiguration": None},
-                {},
-                "'app' does not log with awslogs, so the init container's log group is unknown: give --log-group "
-                "and --log-region (its decision line is the record of what it did)",
+                "'app' runs Node 18.20 (image tag node:18.20-slim): `node --env-file` reads the sidecar's file from "
+                "Node 20.20 / 21.7 on; use --mode sh or a newer image",
             ),
             (
                 {"mountPoints": [{"sourceVolume": "data", "containerPath": "/shared"}]},
@@ -249,28 +255,20 @@ class TestRefusals:
                 "'app' already mounts volume 'data' at /shared: give --shared-path",
             ),
             (
-                {},
-                {"image": None},
-                "--image: the node-heap-sidecar image to run is required "
-                "(e.g. <account>.dkr.ecr.<region>.amazonaws.com/node-heap-sidecar:0.1.0)",
-            ),
-            (
                 {"image": "python:3.12", "entryPoint": ["python"], "command": ["app.py"]},
                 {},
-                "no container runs Node (by its image, entry point, command or NODE_OPTIONS): name it with --container",
+                "no container runs Node ('app' runs python app.py): if one does, name it with --container NAME",
             ),
         ],
         ids=[
-            "no-entrypoint-no-command",
-            "command-on-unknown-image",
-            "command-on-another-node-image",
+            "image-not-read-no-program",
+            "command-on-an-image-not-read",
+            "argv-that-changes-the-command",
             "no-shell",
             "env-file-with-node-options",
             "env-file-through-npm",
             "env-file-on-node-18",
-            "no-awslogs",
             "mount-path-taken",
-            "no-image",
             "no-node",
         ],
     )
@@ -325,24 +323,47 @@ class TestCli:
         assert proc.stdout == ""
         assert json.loads(out.read_text()) == load(SHIPPED)
 
-    def test_refusal_exit_code_and_one_line(self, tmp_path: Path) -> None:
-        """A refusal: exit 12, one line on stderr, nothing on stdout."""
+    def test_missing_image_is_a_bad_argument(self, tmp_path: Path) -> None:
+        """No --image for a new init container: a bad argument (exit 2), one line, nothing on stdout."""
         source = tmp_path / "plain.json"
         source.write_text(json.dumps(unwired(SHIPPED, entry=None, command=["node", "server.js"])))
         proc = run_cli(str(source))
-        assert (proc.returncode, proc.stdout) == (12, "")
+        assert (proc.returncode, proc.stdout) == (2, "")
         assert proc.stderr == (
             "node-heap-sidecar adopt: --image: the node-heap-sidecar image to run is required "
-            "(e.g. <account>.dkr.ecr.<region>.amazonaws.com/node-heap-sidecar:0.1.0)\n"
+            "(e.g. <account>.dkr.ecr.<region>.amazonaws.com/node-heap-sidecar:0.2.0)\n"
+        )
+
+    def test_refusal_exit_code_one_line_per_problem(self, tmp_path: Path) -> None:
+        """A refusal: exit 12, one line per problem on stderr (every problem of the run), nothing on stdout."""
+        doc = unwired(SHIPPED, entry=["node"], command=["server.js"])
+        (app,) = doc["containerDefinitions"]
+        worker = {**copy.deepcopy(app), "name": "worker", "entryPoint": ["npm"], "command": ["start"]}
+        app["environment"] = [{"name": "NODE_OPTIONS", "value": "--enable-source-maps"}]
+        doc["containerDefinitions"].append(worker)
+        source = tmp_path / "plain.json"
+        source.write_text(json.dumps(doc))
+        proc = run_cli(str(source), "--image", IMAGE, "--mode", "env-file")
+        assert (proc.returncode, proc.stdout) == (12, "")
+        assert proc.stderr == (
+            "node-heap-sidecar adopt: refused: 'app' sets NODE_OPTIONS in its environment: with --env-file Node "
+            "ignores the file's NODE_OPTIONS and the heap flags are lost; move those flags to the node command "
+            "line, or use --mode sh\n"
+            "node-heap-sidecar adopt: refused: --mode env-file needs node itself in 'worker''s argv (npm start): a "
+            "launcher such as npm starts Node in a child that does not read --env-file, and a shell script hides "
+            "it; use --mode sh, or give --argv\n"
         )
 
     def test_bad_arguments_listed_at_once(self, tmp_path: Path) -> None:
-        """Every bad --set and --argv in one line, exit 2."""
-        proc = run_cli(str(SHIPPED), "--set", "FOO=1", "--set", "NODE_HEAP_TARGET=x", "--argv", "app=node")
+        """Every bad --set at once, one line each, exit 2; a misspelt setting names the one it resembles."""
+        proc = run_cli(str(SHIPPED), "--set", "FOO=1", "--set", "NODE_HEAP_TARGET=x", "--set", "NODE_HEAP_PROCESS=4")
         assert proc.returncode == 2
         assert proc.stderr == (
-            "node-heap-sidecar adopt: --set 'FOO=1': expected NODE_HEAP_NAME=VALUE; --set NODE_HEAP_TARGET: adopt "
-            "sets it itself (use --container and --shared-path)\n"
+            "node-heap-sidecar adopt: --set 'FOO=1': expected NODE_HEAP_NAME=VALUE\n"
+            "node-heap-sidecar adopt: --set NODE_HEAP_TARGET: adopt sets it itself (use --container "
+            "and --shared-path)\n"
+            "node-heap-sidecar adopt: --set NODE_HEAP_PROCESS: not a setting of node-heap-sidecar "
+            "(did you mean NODE_HEAP_PROCESSES?)\n"
         )
 
     def test_not_json(self, tmp_path: Path) -> None:
@@ -352,8 +373,8 @@ class TestCli:
         proc = run_cli(str(source), "--image", IMAGE)
         assert proc.returncode == 2
         assert proc.stderr == (
-            f"node-heap-sidecar adopt: {source}: not JSON: Expecting property name enclosed in double quotes "
-            "at line 1 column 2\n"
+            f"node-heap-sidecar adopt: {source}: not JSON: Expecting property name enclosed in double "
+            "quotes at line 1 column 2\n"
         )
 
     def test_family_then_register_in_moto(self, moto: MotoServer, tmp_path: Path) -> None:
@@ -401,3 +422,42 @@ class TestAdoptedRunsTheInitJob:
         memory = {e["container"]: e["memory_mib"] for e in result.events if e["event"] == "decision"}
         assert memory == {"app": 768, "worker": 256}
         assert sorted(p.name for p in tmp_path.glob("node-heap*.env")) == ["node-heap.app.env", "node-heap.worker.env"]
+
+
+class TestFormatsPeopleKeep:
+    @pytest.mark.parametrize(
+        ("fixture", "argv", "first_line"),
+        [
+            (
+                "cfn-node-services.yaml",
+                'worker=["node", "--enable-source-maps", "dist/worker.js"]',
+                "---\n# Two Node.js services of one product",
+            ),
+            (
+                "terraform-output-container-definitions.json",
+                'api=["node", "dist/server.js"]',
+                '"[{\\"name\\":\\"node-heap-init\\"',
+            ),
+        ],
+    )
+    def test_written_back_in_its_format_and_adopted_once(
+        self, tmp_path: Path, fixture: str, argv: str, first_line: str
+    ) -> None:
+        """A CloudFormation template and a Terraform container_definitions string come back in their own
+        format (the template's comments and intrinsics kept), wired; adopting the result changes nothing.
+        (Their images are templates or not readable here: what runs is given with --argv, as a user would.)"""
+        source = REPO / "tests" / "fixtures" / "formats" / fixture
+        first = tmp_path / f"once-{fixture}"
+        options = ["--image", IMAGE, "--log-group", "/ecs/x", "--log-region", "us-east-1"]
+        proc = run_cli(str(source), *options, "--argv", argv, "-o", str(first))
+        assert proc.returncode == 0, proc.stderr
+        text = first.read_text()
+        assert text.startswith(first_line)
+        if fixture.endswith(".yaml"):
+            assert "!Sub '${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/orders-api:${ImageTag}'" in text
+            assert "- Name: node-heap-init" in text
+        again = tmp_path / f"twice-{fixture}"
+        proc = run_cli(str(first), *options, "-o", str(again))
+        assert proc.returncode == 0, proc.stderr
+        assert again.read_text() == text
+        assert "already adopted, nothing changed" in proc.stderr

@@ -12,7 +12,6 @@ import pytest
 
 from sidecar.fleet.assess import node_default_old_space_mib
 from sidecar.fleet.evidence import Exit, classify_task, collect_evidence, stopped_within
-from sidecar.fleet.recognize import cluster_hints, recognize
 from sidecar.fleet.wiring import check_wiring
 from sidecar.outputs.envfile import Reads, env_file_too_old
 from sidecar.sizing.decide import env_file_for
@@ -25,46 +24,6 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def shipped_containers() -> list[dict[str, Any]]:
     containers: list[dict[str, Any]] = copy.deepcopy(SHIPPED["containerDefinitions"])
     return containers
-
-
-class TestRecognize:
-    @pytest.mark.parametrize(
-        ("container", "evidence"),
-        [
-            ({"image": "node:22-slim"}, ("image node:22-slim",)),
-            ({"image": "public.ecr.aws/docker/library/node:24"}, ("image public.ecr.aws/docker/library/node:24",)),
-            ({"image": "gcr.io/distroless/nodejs22-debian12"}, ("image gcr.io/distroless/nodejs22-debian12",)),
-            ({"image": "acme/web:node20"}, ("image acme/web:node20",)),
-            ({"image": "acme/web:7", "entryPoint": ["/usr/local/bin/node"]}, ("`node` in its entry point or command",)),
-            ({"image": "acme/web:7", "command": ["npm", "start"]}, ("`npm` in its entry point or command",)),
-            (
-                {"image": "acme/web:7", "entryPoint": ["sh", "-c"], "command": ["./migrate && exec node a.js"]},
-                ("`node` (in a shell script) in its entry point or command",),
-            ),
-            (
-                {"image": "acme/web:7", "entryPoint": ["tini", "--", "node", "a.js"]},
-                ("`node` in its entry point or command",),
-            ),
-            (
-                {"image": "acme/web:7", "environment": [{"name": "NODE_OPTIONS", "value": ""}]},
-                ("NODE_OPTIONS in its environment",),
-            ),
-            ({"image": "python:3.12", "command": ["python", "nodes.py"]}, ()),
-            ({"image": "acme/nodeinfo:1"}, ()),
-            ({"image": "node-heap-sidecar:0.1.0", "environment": [{"name": "NODE_OPTIONS", "value": "x"}]}, ()),
-        ],
-    )
-    def test_evidence(self, container: dict[str, Any], evidence: tuple[str, ...]) -> None:
-        """Each kind of evidence is named; the sidecar's own image is never a Node container."""
-        assert recognize(container).evidence == evidence
-
-    def test_cluster_hints(self) -> None:
-        """pm2 with its instance count, and WEB_CONCURRENCY."""
-        container = {
-            "command": ["pm2-runtime", "-i", "max", "server.js"],
-            "environment": [{"name": "WEB_CONCURRENCY", "value": "4"}],
-        }
-        assert cluster_hints(container) == ["pm2 -i max", "WEB_CONCURRENCY=4"]
 
 
 class TestWiring:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from sidecar.errors import SettingsError
-from sidecar.fleet.adopt import check_registrable
 from sidecar.fleet.formats import (
     Document,
     Format,
@@ -27,6 +26,17 @@ from tests.strict import unavailable
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 ALL = sorted(p.name for p in FIXTURES.iterdir() if p.name != "SOURCES.md")
 INIT_IMAGE = "public.ecr.aws/example/node-heap-sidecar:0.1.0"
+
+
+def check_registrable(kind: str, document: Any) -> None:
+    """botocore's RegisterTaskDefinition input shape accepts it (a bare list: as containerDefinitions)."""
+    import botocore.session  # noqa: PLC0415
+    from botocore.validate import ParamValidator  # noqa: PLC0415
+
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition")
+    params = {"family": "check", "containerDefinitions": document} if kind == "containers" else document
+    report = ParamValidator().validate(params, shape.input_shape)
+    assert not report.has_errors(), report.generate_report()
 
 
 def read(name: str) -> Document:

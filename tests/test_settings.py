@@ -46,7 +46,7 @@ DEFAULTS = Settings(
     metrics_namespace="NodeHeapSidecar",
     cgroup_root=Path("/sys/fs/cgroup"),
     proc_root=Path("/proc"),
-    log_format=LogFormat.JSON,
+    log_format=LogFormat.AUTO,
 )
 
 SEMI_SPACE_EXPECTED = "expected one of speed, node, memory, or a semi-space in MiB from 1 to 1024"

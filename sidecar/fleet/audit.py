@@ -22,6 +22,7 @@ from sidecar.errors import SettingsError, SourceError
 from sidecar.fleet.assess import Assessment, Subject, Verdict, assess_container
 from sidecar.fleet.client import CallCounter, make_client
 from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, counted
+from sidecar.fleet.images import ImageLookup, ImageReader
 from sidecar.fleet.inventory import Inventory, fetch_inventory
 from sidecar.fleet.progress import Progress
 from sidecar.fleet.recognize import recognize
@@ -74,7 +75,15 @@ def metric_window(now: datetime, period: timedelta) -> tuple[datetime, datetime]
     return end - period, end
 
 
-def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: datetime, stderr_tty: bool) -> int:
+def run_audit(
+    options: AuditOptions,
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    now: datetime,
+    stderr_tty: bool,
+    images: ImageReader | None = None,
+) -> int:
     """Read the fleet, judge every Node container, print the report; the exit status says what was found."""
     window = parse_duration(options.since)
     if options.output == "emf" and window < timedelta(seconds=1):
@@ -101,7 +110,8 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
     )
     since, until = metric_window(now, window) if options.output == "emf" else (now - window, None)
     label = options.since if until is None else f"{options.since} ending {_iso(until)}"
-    assessments, problems = assess_inventory(inventory, since=since, until=until, window=label)
+    lookups = images.read(_images_of(inventory)) if images is not None else {}
+    assessments, problems = assess_inventory(inventory, since=since, until=until, window=label, lookups=lookups)
     errors = tuple(inventory.errors + problems)
     summary = Summary(
         clusters=len(inventory.clusters),
@@ -140,12 +150,19 @@ def run_audit(options: AuditOptions, stdout: TextIO, stderr: TextIO, *, now: dat
 
 
 def assess_inventory(
-    inventory: Inventory, *, since: datetime, until: datetime | None = None, window: str
+    inventory: Inventory,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    window: str,
+    lookups: Mapping[str, ImageLookup] | None = None,
 ) -> tuple[list[Assessment], list[str]]:
     """Every Node container of every service (and standalone task), worst verdict first. Pure.
 
     Stopped tasks count from `since`, and before `until` by `stoppedAt` when it is given (evidence.py).
+    `lookups` are the images' configs (images.py): what each container runs, and its Node version.
     """
+    lookups = lookups or {}
     subjects: list[tuple[Subject, GroupKey]] = [
         (Subject(s.cluster_arn, s.name, None, s.task_definition, s.launch_type), (s.cluster_arn, f"service:{s.name}"))
         for s in inventory.services
@@ -172,13 +189,16 @@ def assess_inventory(
             problems.append(f"{short(subject.task_definition)}: {exc}")
             continue
         for container in containers:
-            recognition = recognize(container)
+            image = container.get("image")
+            recognition = recognize(container, lookups.get(image) if isinstance(image, str) else None)
             if not recognition.is_node:
                 continue
             name = str(container.get("name"))
             if (subject.task_definition, name) not in cache:
                 wiring = check_wiring(containers, name)
-                cache[subject.task_definition, name] = (wiring, size_container(parsed, name, view=wiring.init))
+                version = _version_text(recognition.node_version)
+                sizing = size_container(parsed, name, view=wiring.init, node_version=version)
+                cache[subject.task_definition, name] = (wiring, sizing)
             wiring, sizing = cache[subject.task_definition, name]
             found: Evidence | None = evidence.get(key, {}).get(name)
             assessments.append(
@@ -205,6 +225,22 @@ def assess_inventory(
         )
     )
     return assessments, problems
+
+
+def _images_of(inventory: Inventory) -> list[str]:
+    """Every image of the task definitions the fleet runs, each once."""
+    return list(
+        dict.fromkeys(
+            container["image"]
+            for raw in inventory.task_definitions.values()
+            for container in raw.get("containerDefinitions") or []
+            if isinstance(container, Mapping) and isinstance(container.get("image"), str)
+        )
+    )
+
+
+def _version_text(version: tuple[int, int | None] | None) -> str | None:
+    return None if version is None else ".".join(str(part) for part in version if part is not None)
 
 
 def _stop_timeouts(definition_of: Mapping[GroupKey, dict[str, Any] | None]) -> Any:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sidecar.errors import SettingsError, SidecarError
+from sidecar.errors import AdoptRefusedError, SettingsError, SidecarError
 
 COMMANDS = ("audit", "adopt")
 _MANAGED = ("NODE_HEAP_TARGET", "NODE_HEAP_ENV_FILE")  # adopt writes these itself
@@ -41,18 +41,30 @@ def add_parsers(commands: Any) -> None:
     audit.add_argument("--retry-mode", choices=("standard", "adaptive"), default="standard", help="botocore retries")
     audit.add_argument("--max-attempts", type=int, default=8, help="attempts per call, retries included (default 8)")
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    _images(audit)
     _aws(audit)
 
     adopt = commands.add_parser("adopt", help="write a task definition with the sidecar wired in")
-    adopt.add_argument("file", nargs="?", help="task definition JSON (or a containerDefinitions list); - for stdin")
+    adopt.add_argument(
+        "file",
+        nargs="?",
+        help="a task definition (JSON, DescribeTaskDefinition output, a containerDefinitions list, a Terraform "
+        "container_definitions string or `terraform show -json`, a CloudFormation template); - for stdin",
+    )
     adopt.add_argument("--family", help="read FAMILY[:REVISION] (or its ARN) with DescribeTaskDefinition instead")
     adopt.add_argument("--image", help="the node-heap-sidecar image for the init container")
     adopt.add_argument("--container", action="append", default=[], help="a Node container (repeat); default: all")
     adopt.add_argument(
-        "--mode", choices=("sh", "env-file"), default="sh", help="sh: source the file; env-file: node --env-file"
+        "--mode",
+        choices=("auto", "sh", "env-file"),
+        default="auto",
+        help="sh: source the file; env-file: node --env-file; auto (default): env-file for an image without a shell",
     )
     adopt.add_argument("--set", action="append", default=[], metavar="NODE_HEAP_X=VALUE", help="an init setting")
     adopt.add_argument("--argv", action="append", default=[], metavar="NAME=JSON", help="what NAME runs today, in full")
+    adopt.add_argument(
+        "--new-argv", action="append", default=[], metavar="NAME", help="NAME's --argv is meant to change what it runs"
+    )
     adopt.add_argument("--init-name", default="node-heap-init")
     adopt.add_argument("--volume", default="node-heap")
     adopt.add_argument("--shared-path", default="/shared")
@@ -61,7 +73,22 @@ def add_parsers(commands: Any) -> None:
     adopt.add_argument("--init-memory-mib", type=int, default=64, help="init container memory without a task memory")
     adopt.add_argument("-o", "--output", type=Path, help="write here (atomically) instead of stdout")
     adopt.add_argument("--register", action="store_true", help="register the result (RegisterTaskDefinition)")
+    _images(adopt)
     _aws(adopt)
+
+
+def _images(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("images (what a container runs is read from its image)")
+    group.add_argument("--offline", action="store_true", help="read image configs from the cache only, never call out")
+    group.add_argument("--platform", default="linux/amd64", help="the platform of a multi-platform image")
+    group.add_argument(
+        "--registry",
+        action="append",
+        default=[],
+        metavar="HOST=URL",
+        help="read HOST's images at URL (a mirror or pull-through cache)",
+    )
+    group.add_argument("--image-deadline", type=float, default=20.0, help="seconds for every image lookup together")
 
 
 def _aws(parser: argparse.ArgumentParser) -> None:
@@ -69,18 +96,53 @@ def _aws(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="ECS endpoint (default: AWS's; AWS_ENDPOINT_URL_ECS also works)")
 
 
-def main(args: argparse.Namespace, *, stdin: TextIO, stdout: TextIO, stderr: TextIO, stderr_tty: bool) -> int:
-    """Run `audit` or `adopt`; a SidecarError becomes one line on stderr and its exit code."""
+def main(
+    args: argparse.Namespace,
+    *,
+    environ: Mapping[str, str],
+    stdin: TextIO,
+    stdout: TextIO,
+    stderr: TextIO,
+    stderr_tty: bool,
+) -> int:
+    """Run `audit` or `adopt`; a SidecarError becomes one line per problem on stderr, and its exit code."""
     try:
+        images = _image_reader(args, environ)
         if args.command == "audit":
-            return _audit(args, stdout, stderr, stderr_tty)
-        return _adopt(args, stdin, stdout, stderr)
+            return _audit(args, stdout, stderr, stderr_tty, images)
+        return _adopt(args, stdin, stdout, stderr, images)
+    except (AdoptRefusedError, SettingsError) as exc:
+        what = "refused: " if isinstance(exc, AdoptRefusedError) else ""
+        stderr.writelines(f"node-heap-sidecar {args.command}: {what}{problem}\n" for problem in exc.problems)
+        return exc.exit_code
     except SidecarError as exc:
         stderr.write(f"node-heap-sidecar {args.command}: {exc}\n")
         return exc.exit_code
 
 
-def _audit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stderr_tty: bool) -> int:
+def _image_reader(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
+    from sidecar.fleet.images import ImageReader  # noqa: PLC0415
+
+    registries: dict[str, str] = {}
+    problems = []
+    for value in args.registry:
+        host, sep, url = value.partition("=")
+        if not sep or not host or not url.startswith(("http://", "https://")):
+            problems.append(f"--registry {value!r}: expected HOST=URL, e.g. docker.io=https://mirror.example.com")
+        registries[host] = url
+    if problems:
+        raise SettingsError(problems)
+    return ImageReader.from_environ(
+        environ,
+        offline=args.offline,
+        platform=args.platform,
+        deadline_s=args.image_deadline,
+        registry_urls=registries,
+        ecr_endpoint_url=environ.get("AWS_ENDPOINT_URL_ECR") or None,
+    )
+
+
+def _audit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stderr_tty: bool, images: Any) -> int:
     from sidecar.fleet.audit import AuditOptions, audit_clusters, run_audit  # noqa: PLC0415
 
     options = AuditOptions(
@@ -97,10 +159,10 @@ def _audit(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stderr_tty:
         max_attempts=args.max_attempts,
         progress=not args.no_progress,
     )
-    return run_audit(options, stdout, stderr, now=datetime.now(UTC), stderr_tty=stderr_tty)
+    return run_audit(options, stdout, stderr, now=datetime.now(UTC), stderr_tty=stderr_tty, images=images)
 
 
-def _adopt(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def _adopt(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO, images: Any) -> int:
     from sidecar.fleet.adopt import AdoptCommand, run_adopt  # noqa: PLC0415
     from sidecar.fleet.rewrite import AdoptOptions  # noqa: PLC0415
 
@@ -110,6 +172,7 @@ def _adopt(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
         mode=args.mode,
         settings=_settings(args.set),
         argv=_argvs(args.argv),
+        new_argv=tuple(args.new_argv),
         init_name=args.init_name,
         volume=args.volume,
         shared_path=args.shared_path,
@@ -118,15 +181,24 @@ def _adopt(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
         init_memory_mib=args.init_memory_mib,
     )
     command = AdoptCommand(rewrite, args.file, args.family, args.output, args.register, args.region, args.endpoint_url)
-    return run_adopt(command, stdin, stdout, stderr)
+    return run_adopt(command, stdin, stdout, stderr, images=images)
 
 
 def _settings(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`--set NODE_HEAP_X=VALUE` pairs; an unknown name is refused as the init job refuses it."""
+    from sidecar.settings import unknown_settings  # noqa: PLC0415
+
     found, problems = [], []
     for value in values:
         name, sep, setting = value.partition("=")
+        unknown = unknown_settings({name: setting})
         if not sep or not name.startswith("NODE_HEAP_"):
             problems.append(f"--set {value!r}: expected NODE_HEAP_NAME=VALUE")
+        elif unknown:
+            closest = unknown[0][1]
+            problems.append(
+                f"--set {name}: not a setting of node-heap-sidecar" + (f" (did you mean {closest}?)" if closest else "")
+            )
         elif name in _MANAGED:
             problems.append(f"--set {name}: adopt sets it itself (use --container and --shared-path)")
         else:

@@ -107,7 +107,9 @@ def parse_document(text: str, *, where: str) -> Document:
         try:
             value = json.loads(body)
         except json.JSONDecodeError as exc:
-            raise SettingsError([f"{where}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+            raise SettingsError(
+                [f"{where}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{_why(body, exc.pos)}"]
+            ) from None
         return _parse_json(value, text, where)
     if _HCL.search(body):
         raise SettingsError(
@@ -120,6 +122,23 @@ def parse_document(text: str, *, where: str) -> Document:
     if not isinstance(tree, Mapping) or not isinstance(tree.get("Resources"), Mapping):
         raise SettingsError([f"{where}: {EXPECTED}"])
     return _parse_cloudformation(tree, text, where, Format.CLOUDFORMATION_YAML)
+
+
+_PLACEHOLDER = re.compile(r"\$\{[^}\n]{1,80}\}|\{\{[^}\n]{1,80}\}\}|<[A-Z][A-Z0-9_]{1,60}>|%\{[^}\n]{1,80}\}")
+
+
+def _why(text: str, position: int) -> str:
+    """`: an unrendered template placeholder there (...)` when one stands where JSON broke."""
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = text.find("\n", position)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    found = _PLACEHOLDER.search(line)
+    if found is None:
+        return ""
+    return (
+        f" (an unrendered template placeholder {found.group(0)} there: adopt the rendered task definition, e.g. "
+        "the JSON your pipeline registers or `terraform show -json`)"
+    )
 
 
 def render_document(document: Document, rewritten: Sequence[dict[str, Any]]) -> str:
@@ -240,6 +259,13 @@ def _parse_json(value: Any, text: str, where: str) -> Document:
         return _parse_terraform_show(value, text, where)
     if isinstance(value.get("Resources"), dict):
         return _parse_cloudformation(value, text, where, Format.CLOUDFORMATION_JSON)
+    if "terraform_version" in value and ("modules" in value or "resources" in value):
+        raise SettingsError(
+            [
+                f"{where}: a Terraform state file is not rewritten (Terraform owns it): give `terraform show -json` "
+                "output, or the container_definitions JSON, and change the configuration it comes from"
+            ]
+        )
     raise SettingsError([f"{where}: {EXPECTED}"])
 
 

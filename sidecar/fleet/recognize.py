@@ -1,11 +1,15 @@
-"""Does a container run Node.js, and how can one tell from its container definition.
+"""Does a container run Node.js, and how can one tell: from what really runs, and from its image.
 
-Evidence, each named in the result so a report can say why: the image (`node:22-slim`,
-`*/library/node`, `gcr.io/distroless/nodejs22-debian12`, `cimg/node`, a `node`/`nodejs` tag),
-the program in the entry point or command (`node`, `nodejs`, `npm`/`npx`/`yarn`/`pnpm`, `pm2`,
-also inside an `sh -c` script), and `NODE_OPTIONS` in the environment. An image's own ENTRYPOINT
-and CMD are not in the task definition, so an app image that runs Node without saying so anywhere
-in the definition is not recognised (adopt then needs `--container`). Pure.
+The facts (each named in the evidence, so a report can say why):
+- what the container runs (fleet/runs.py: the task definition's entryPoint/command and the image's
+  ENTRYPOINT/CMD by Docker's rules) starts Node: `node`, or a launcher (npm, yarn, pm2, ...), also
+  through docker-entrypoint.sh, tini or an `sh -c` script;
+- the image is Node's own: its config sets `NODE_VERSION` (the official images), its name is the
+  official `node`, distroless `nodejs<N>` or another `node`/`nodejs` image;
+- `NODE_OPTIONS` in the container's environment.
+The image's config comes from fleet/images.py; without it, only an image known by its name (the
+official node image, distroless nodejs) says what it runs. Audit and adopt both recognise with this.
+Pure.
 """
 
 from __future__ import annotations
@@ -17,85 +21,128 @@ from dataclasses import dataclass
 from typing import Any
 
 from sidecar.fleet.definitions import argv_of, environment_of
-
-SIDECAR_IMAGE_NAME = "node-heap-sidecar"
-_NODE_IMAGE = re.compile(r"^(node|nodejs)(\d{1,3})?([-_.].*)?$")
-_NODE_PROGRAMS = frozenset({"node", "nodejs"})
-_NODE_LAUNCHERS = frozenset({"npm", "npx", "yarn", "pnpm", "pm2", "pm2-runtime", "nodemon", "ts-node", "tsx"})
-_WORD = re.compile(
-    r"(?:^|[\s;&|()'\"`])(?:exec\s+)?(?:\S*/)?(node|nodejs|npm|npx|yarn|pnpm|pm2|pm2-runtime)(?=$|[\s;&|()'\"`])"
+from sidecar.fleet.images import ImageFacts, ImageLookup
+from sidecar.fleet.intrinsics import is_unrendered
+from sidecar.fleet.runs import (
+    OFFICIAL_NODE,
+    ImageSays,
+    NodeStart,
+    NotKnown,
+    Runs,
+    effective_argv,
+    find_node,
+    known_defaults,
+    without_shell,
 )
-_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
+from sidecar.imageref import ImageRef, parse_image
+from sidecar.sizing.containers import SIDECAR_IMAGE_NAME
+from sidecar.sizing.footprints import find_footprint
+from sidecar.sizing.node_profile import parse_version, version_from_image
+
+_NODE_IMAGE = re.compile(r"^(node|nodejs)(\d{1,3})?([-_.].*)?$")
 
 
 @dataclass(frozen=True, slots=True)
 class Recognition:
-    """How a container was recognised as running Node (empty: it was not)."""
+    """What a container runs and why it is (or is not) taken to run Node."""
 
-    evidence: tuple[str, ...]
+    evidence: tuple[str, ...]  # empty: not Node
+    runs: Runs | NotKnown
+    node: NodeStart | None  # where Node starts in what it runs
+    node_version: tuple[int, int | None] | None
+    node_version_where: str | None
+    shell_less: bool  # its image has no shell (distroless)
+    image_note: str | None = None  # why its image could not be read, when it could not
+    unrendered: tuple[str, ...] = ()  # the fields ("name", "image") that hold an unrendered template
 
     @property
     def is_node(self) -> bool:
         return bool(self.evidence)
 
 
-def image_name(image: str | None) -> tuple[str, str]:
-    """(repository's last path component, tag) of an image reference; the digest is dropped."""
-    if not image:
-        return "", ""
-    reference = image.split("@", 1)[0]
-    last = reference.rsplit("/", 1)[-1]
-    name, _, tag = last.partition(":")
-    return name.lower(), tag.lower()
+def recognize(container: Mapping[str, Any], lookup: ImageLookup | None = None) -> Recognition:
+    """What `container` (a task-definition container definition) runs, and the evidence that it runs Node."""
+    raw_image = container.get("image")
+    image = raw_image if isinstance(raw_image, str) else None
+    reference = parse_image(image)
+    facts = lookup.facts if lookup is not None else None
+    says = image_says(reference, facts)
+    runs = effective_argv(_words(container.get("entryPoint")), _words(container.get("command")), says)
+    node = find_node(runs.argv) if isinstance(runs, Runs) else None
+    version, version_where = _node_version(image, facts)
+    unrendered = tuple(field for field in ("name", "image") if is_unrendered(container.get(field)))
 
-
-def is_sidecar_image(image: str | None) -> bool:
-    """This project's own image, under any registry and tag."""
-    return image_name(image)[0] == SIDECAR_IMAGE_NAME
-
-
-def recognize(container: Mapping[str, Any]) -> Recognition:
-    """The evidence that `container` (a task-definition container definition) runs Node."""
+    base = Recognition(
+        evidence=(),
+        runs=runs,
+        node=node,
+        node_version=version,
+        node_version_where=version_where,
+        shell_less=without_shell(reference, facts.entrypoint if facts else None),
+        image_note=lookup.note if lookup is not None and facts is None else None,
+        unrendered=unrendered,
+    )
+    if reference is not None and reference.name == SIDECAR_IMAGE_NAME:
+        return base
+    firelens = container.get("firelensConfiguration")
+    firelens_type = firelens.get("type") if isinstance(firelens, Mapping) else None
+    if find_footprint(str(container.get("name") or ""), image, firelens_type) is not None:
+        return base  # a known sidecar (log router, agent, proxy), whatever its base image
     found: list[str] = []
-    image = container.get("image") if isinstance(container.get("image"), str) else None
-    if is_sidecar_image(image):
-        return Recognition(())
-    name, tag = image_name(image)
-    if _NODE_IMAGE.match(name) or (name and tag.startswith("node")):
-        found.append(f"image {image}")
-    program = node_program(argv_of(container))
-    if program is not None:
-        found.append(f"{program} in its entry point or command")
-    environment = environment_of(container)
-    if "NODE_OPTIONS" in environment:
+    if node is not None and isinstance(runs, Runs):
+        found.append(f"runs {node.how}: {shlex.join(runs.argv)} ({runs.where})")
+    elif isinstance(runs, NotKnown):
+        stated = find_node(_words(container.get("entryPoint")) + _words(container.get("command")))
+        if stated is not None:
+            found.append(f"its command runs {stated.how} (what runs is {runs.why})")
+    if facts is not None and facts.env_value("NODE_VERSION"):
+        found.append(f"its image sets NODE_VERSION={facts.env_value('NODE_VERSION')} ({facts.source})")
+    elif reference is not None and (_NODE_IMAGE.match(reference.name) or (reference.tag or "").startswith("node")):
+        found.append(f"image {image} is a Node image")
+    if "NODE_OPTIONS" in environment_of(container):
         found.append("NODE_OPTIONS in its environment")
-    return Recognition(tuple(found))
+    return Recognition(
+        evidence=tuple(found),
+        runs=runs,
+        node=node,
+        node_version=version,
+        node_version_where=version_where,
+        shell_less=base.shell_less,
+        image_note=base.image_note,
+        unrendered=unrendered,
+    )
 
 
-def node_program(argv: Sequence[str]) -> str | None:
-    """The Node program the argv runs (`node`, or a launcher such as `npm`), directly or in `sh -c`."""
-    if not argv:
-        return None
-    first = argv[0].rsplit("/", 1)[-1]
-    if first in _NODE_PROGRAMS or first in _NODE_LAUNCHERS:
-        return f"`{first}`"
-    if first in _SHELLS:
-        script = " ".join(argv[1:])
-        match = _WORD.search(script)
-        if match:
-            return f"`{match.group(1)}` (in a shell script)"
-        return None
-    for arg in argv[1:]:  # an init such as tini or dumb-init in front of node
-        base = arg.rsplit("/", 1)[-1]
-        if base in _NODE_PROGRAMS:
-            return f"`{base}`"
+def image_says(reference: ImageRef | None, facts: ImageFacts | None) -> ImageSays | None:
+    """The image's ENTRYPOINT and CMD: from its config when it was read, else when its name alone tells."""
+    if facts is not None:
+        return ImageSays(facts.entrypoint, facts.cmd, f"config from {facts.source}")
+    defaults = known_defaults(reference)
+    if defaults is not None:
+        entrypoint, cmd = defaults
+        kind = "the official node image" if defaults == OFFICIAL_NODE else "distroless nodejs"
+        return ImageSays(entrypoint, cmd, f"known by name, {kind}")
     return None
 
 
-def cluster_hints(container: Mapping[str, Any]) -> list[str]:
+def _node_version(image: str | None, facts: ImageFacts | None) -> tuple[tuple[int, int | None] | None, str | None]:
+    """The Node version: the image config's NODE_VERSION (exact), else the version its tag names."""
+    declared = facts.env_value("NODE_VERSION") if facts is not None else None
+    if declared:
+        try:
+            return parse_version(declared), f"image ENV NODE_VERSION={declared}"
+        except ValueError:
+            pass
+    found = version_from_image(image)
+    if found is not None:
+        return found, f"image tag {image}"
+    return None, None
+
+
+def cluster_hints(container: Mapping[str, Any], runs: Runs | NotKnown | None = None) -> list[str]:
     """Signs that the container runs several Node isolates (cluster workers, pm2 instances)."""
     hints: list[str] = []
-    argv = argv_of(container)
+    argv = list(runs.argv) if isinstance(runs, Runs) else argv_of(container)
     words = [w for part in argv for w in _split(part)]
     if any(w.rsplit("/", 1)[-1] in ("pm2", "pm2-runtime") for w in words):
         instances = _option(words, ("-i", "--instances"))
@@ -124,3 +171,8 @@ def _split(text: str) -> list[str]:
         return shlex.split(text)
     except ValueError:
         return text.split()
+
+
+def _words(value: Any) -> list[str]:
+    """A list of strings from the task definition (null, not a list, or an intrinsic: none)."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []

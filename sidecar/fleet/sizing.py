@@ -10,6 +10,7 @@ audit and adopt learn all of it here, so they cannot disagree with the job. Pure
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -87,15 +88,23 @@ def job_view(definition: TaskDefinition, init: str, environment: Mapping[str, st
 
 
 def size_container(
-    definition: TaskDefinition, container: str, *, view: JobView | None = None, settings: Settings | None = None
+    definition: TaskDefinition,
+    container: str,
+    *,
+    view: JobView | None = None,
+    settings: Settings | None = None,
+    node_version: str | None = None,
 ) -> Sizing:
     """What the init job would plan for `container`: as `view`'s init container would (the task's own
     settings, several Node containers split as the job splits them), else with `settings` (default:
-    the defaults) as if it were wired."""
+    the defaults) as if it were wired. `node_version` (the image's) stands in for NODE_HEAP_NODE_VERSION
+    when the settings give none."""
     facts = list_containers(None, None, definition)[container]
     assert facts.defined is not None
     given = view.settings if view is not None else None
     effective = given or settings or load_settings({})
+    if effective.node_version is None and node_version is not None:
+        effective = dataclasses.replace(effective, node_version=node_version)
     observed = Observed(definition=definition, self_name=view.init if view is not None else None)
     decision: Decision | None = None
     if view is not None and container in view.targets and len(view.targets) > 1:
