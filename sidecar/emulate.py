@@ -22,11 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sidecar.errors import SettingsError, SidecarError
+from sidecar.errors import SettingsError, SidecarError, SourceError
+from sidecar.sizing.containers import EXITS_BEFORE, find_init_container, list_containers
+from sidecar.sources.ecs_api import parse_task_definition
 from sidecar.text import shown
 
 ACCOUNT = "123456789012"
-WAITS_FOR_EXIT = ("SUCCESS", "COMPLETE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +52,18 @@ def load_task_definition(path: Path) -> dict[str, Any]:
 
 
 def init_container_name(definition: Mapping[str, Any]) -> str:
-    """The container others wait on to exit (SUCCESS/COMPLETE), else the first non-essential one."""
-    containers = definition["containerDefinitions"]
-    for item in containers:
-        for dep in item.get("dependsOn") or []:
-            if str(dep.get("condition", "")).upper() in WAITS_FOR_EXIT:
-                return str(dep["containerName"])
-    for item in containers:
-        if item.get("essential") is False:
-            return str(item["name"])
-    raise SettingsError(["--self: the task definition has no init container (none is waited on to exit)"])
+    """This sidecar's init container in `definition`, found as the init job finds itself without `${uri}`
+    (sizing/containers.py `find_init_container`)."""
+    try:
+        parsed = parse_task_definition({"taskDefinition": dict(definition)})
+    except SourceError as exc:
+        raise SettingsError([f"--task-definition: {exc}"]) from None
+    found = find_init_container(list_containers(None, None, parsed))
+    if found is None:
+        raise SettingsError(
+            ["--self: the task definition has no init container (none runs node-heap-sidecar or is waited on to exit)"]
+        )
+    return found[0]
 
 
 def build_task(
@@ -86,7 +89,7 @@ def build_task(
     containers = []
     for index, item in enumerate(definition["containerDefinitions"]):
         waits_for_init = any(
-            dep.get("containerName") == self_name and str(dep.get("condition", "")).upper() in WAITS_FOR_EXIT
+            dep.get("containerName") == self_name and str(dep.get("condition", "")).upper() in EXITS_BEFORE
             for dep in item.get("dependsOn") or []
         )
         if not fargate and waits_for_init:

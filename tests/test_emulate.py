@@ -39,7 +39,9 @@ class TestInitContainerName:
         doc = {"containerDefinitions": [{"name": "app", "essential": True}]}
         with pytest.raises(SettingsError) as caught:
             init_container_name(doc)
-        assert str(caught.value) == "--self: the task definition has no init container (none is waited on to exit)"
+        assert str(caught.value) == (
+            "--self: the task definition has no init container (none runs node-heap-sidecar or is waited on to exit)"
+        )
 
 
 class TestBuildTask:
