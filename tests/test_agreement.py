@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from sidecar.emulate import build_task
+from sidecar.fleet.definitions import environment_of
 from sidecar.fleet.rewrite import AdoptOptions, adopt_definition
-from sidecar.fleet.wiring import check_wiring, environment_of
+from sidecar.fleet.wiring import check_wiring
 from sidecar.outputs.envfile import how_node_reads
 from tests.servers import Reply, TmdsStub
 
