@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sidecar.errors import SettingsError, SidecarError, SourceError
+from sidecar.errors import NOT_EXECUTABLE_EXIT, NOT_FOUND_EXIT, SettingsError, SidecarError, SourceError
 from sidecar.sizing.containers import EXITS_BEFORE, find_init_container, list_containers
 from sidecar.sources.ecs_api import parse_task_definition
 from sidecar.text import shown
@@ -213,7 +213,7 @@ class CommandError(SidecarError):
 
     def __init__(self, message: str, errno_code: int | None) -> None:
         super().__init__(message)
-        self.exit_code = 127 if errno_code == errno.ENOENT else 126
+        self.exit_code = NOT_FOUND_EXIT if errno_code == errno.ENOENT else NOT_EXECUTABLE_EXIT
 
 
 def _int(value: Any) -> int | None:

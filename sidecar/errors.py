@@ -1,4 +1,9 @@
-"""Every way the sidecar can fail, one class each, with its exit code (listed in the README)."""
+"""Every way the sidecar can fail, one class each, with its exit code; `EXIT_CODES` is the one list of
+every code the commands return, and the README's table is generated from it (tests/readme.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class SidecarError(Exception):
@@ -67,3 +72,79 @@ class AdoptRefusedError(SidecarError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else problems
         super().__init__("; ".join(self.problems))
+
+
+FINDINGS_EXIT = 10  # audit: a finding at or above --fail-on (not an error: the report is complete)
+NOT_FOUND_EXIT = 127  # emulate -- COMMAND: COMMAND not found (a shell's code)
+NOT_EXECUTABLE_EXIT = 126  # emulate -- COMMAND: COMMAND not executable
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCode:
+    code: int
+    commands: str
+    meaning: str
+
+
+EXIT_CODES: tuple[ExitCode, ...] = (
+    ExitCode(
+        0,
+        "all",
+        "done; for the init job, the env file was written (in `open` mode also with no trustworthy "
+        "limit or a too-small container: see the warnings)",
+    ),
+    ExitCode(1, "all", "a bug: the traceback, without local variables, is in the `run_failed` event"),
+    ExitCode(
+        SettingsError.exit_code,
+        "all",
+        "invalid settings, command line or input file (every problem listed; an "
+        "unknown `NODE_HEAP_*` name in `closed` mode)",
+    ),
+    ExitCode(
+        TargetError.exit_code,
+        "init job",
+        "the Node container cannot be identified: ambiguous, the init "
+        "container itself, or a `NODE_HEAP_TARGET` the task does not have (its containers are listed)",
+    ),
+    ExitCode(
+        NoLimitError.exit_code,
+        "init job",
+        "no trustworthy memory limit (none, or only the machine's MemTotal), with `NODE_HEAP_ON_ERROR=closed`",
+    ),
+    ExitCode(
+        TooSmallError.exit_code,
+        "init job",
+        "the container is too small for `NODE_HEAP_MIN_MIB`, with `NODE_HEAP_ON_ERROR=closed`",
+    ),
+    ExitCode(
+        OutputError.exit_code,
+        "init job",
+        "the env file cannot be written: its directory is missing (no "
+        "volume) or read-only, the filesystem is full, or a device or socket is at its path",
+    ),
+    ExitCode(
+        PinError.exit_code,
+        "init job",
+        "the app's own `--max-old-space-size` does not fit the container, with `NODE_HEAP_ON_ERROR=closed`",
+    ),
+    ExitCode(FINDINGS_EXIT, "`audit`", "a finding at or above `--fail-on` (default `critical`)"),
+    ExitCode(
+        FleetApiError.exit_code,
+        "`audit`, `adopt`",
+        "the ECS API could not be read (for `audit`: all of it or a part, named on stderr)",
+    ),
+    ExitCode(
+        AdoptRefusedError.exit_code,
+        "`adopt`",
+        "a task definition cannot be wired safely; one line per reason says what to give instead",
+    ),
+    ExitCode(NOT_EXECUTABLE_EXIT, "`emulate`", "the command after `--` is not executable"),
+    ExitCode(NOT_FOUND_EXIT, "`emulate`", "the command after `--` is not found"),
+)
+
+
+def render_exit_codes_table() -> str:
+    """The README's exit-code table, from EXIT_CODES."""
+    rows = ["| code | command | meaning |", "| --- | --- | --- |"]
+    rows += [f"| {e.code} | {e.commands} | {e.meaning} |" for e in EXIT_CODES]
+    return "\n".join(rows)

@@ -30,6 +30,7 @@ from bench.faults import render_table as render_faults_table
 from bench.report import render_tables
 from bench.startup import render_table as render_startup_table
 from sidecar import __version__
+from sidecar.errors import render_exit_codes_table
 from sidecar.settings import render_settings_table
 from sidecar.sizing.footprints import render_catalogue_table
 
@@ -285,6 +286,7 @@ def calibration_start_block(base: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "headline": headline_block,
     "settings-table": lambda base: render_settings_table(),
+    "exit-codes": lambda base: render_exit_codes_table(),
     "footprint-table": lambda base: render_catalogue_table(),
     "results": results_block,
     "results-cgroup-v2": results_v2_block,

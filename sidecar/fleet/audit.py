@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from sidecar.errors import SettingsError, SourceError
+from sidecar.errors import FINDINGS_EXIT, FleetApiError, SettingsError, SourceError
 from sidecar.fleet.assess import Assessment, Subject, Verdict, assess_container
 from sidecar.fleet.client import CallCounter, make_client
 from sidecar.fleet.evidence import Evidence, GroupKey, collect_evidence, counted
@@ -31,8 +31,7 @@ from sidecar.fleet.sizing import Sizing, parse_definition, size_container
 from sidecar.fleet.wiring import Wiring, check_wiring
 from sidecar.notices import Severity
 
-FINDINGS_EXIT = 10
-INCOMPLETE_EXIT = 11  # FleetApiError's code: part of the fleet could not be read
+INCOMPLETE_EXIT = FleetApiError.exit_code  # part of the fleet could not be read
 FAIL_ON = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "info": Severity.INFO, "never": None}
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
