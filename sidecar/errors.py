@@ -87,57 +87,17 @@ class ExitCode:
 
 
 EXIT_CODES: tuple[ExitCode, ...] = (
-    ExitCode(
-        0,
-        "all",
-        "done; for the init job, the env file was written (in `open` mode also with no trustworthy "
-        "limit or a too-small container: see the warnings)",
-    ),
-    ExitCode(1, "all", "a bug: the traceback, without local variables, is in the `run_failed` event"),
-    ExitCode(
-        SettingsError.exit_code,
-        "all",
-        "invalid settings, command line or input file (every problem listed; an "
-        "unknown `NODE_HEAP_*` name in `closed` mode)",
-    ),
-    ExitCode(
-        TargetError.exit_code,
-        "init job",
-        "the Node container cannot be identified: ambiguous, the init "
-        "container itself, or a `NODE_HEAP_TARGET` the task does not have (its containers are listed)",
-    ),
-    ExitCode(
-        NoLimitError.exit_code,
-        "init job",
-        "no trustworthy memory limit (none, or only the machine's MemTotal), with `NODE_HEAP_ON_ERROR=closed`",
-    ),
-    ExitCode(
-        TooSmallError.exit_code,
-        "init job",
-        "the container is too small for `NODE_HEAP_MIN_MIB`, with `NODE_HEAP_ON_ERROR=closed`",
-    ),
-    ExitCode(
-        OutputError.exit_code,
-        "init job",
-        "the env file cannot be written: its directory is missing (no "
-        "volume) or read-only, the filesystem is full, or a device or socket is at its path",
-    ),
-    ExitCode(
-        PinError.exit_code,
-        "init job",
-        "the app's own `--max-old-space-size` does not fit the container, with `NODE_HEAP_ON_ERROR=closed`",
-    ),
+    ExitCode(0, "all", "done (the init job wrote the env file; in `open` mode also without a limit: see the warnings)"),
+    ExitCode(1, "all", "a bug: the traceback is in the `run_failed` event"),
+    ExitCode(SettingsError.exit_code, "all", "invalid settings, arguments or input, every problem listed"),
+    ExitCode(TargetError.exit_code, "init job", "the Node container cannot be told, or `NODE_HEAP_TARGET` names none"),
+    ExitCode(NoLimitError.exit_code, "init job", "no memory limit found, in `closed` mode"),
+    ExitCode(TooSmallError.exit_code, "init job", "container too small for `NODE_HEAP_MIN_MIB`, in `closed` mode"),
+    ExitCode(OutputError.exit_code, "init job", "the env file cannot be written (no volume, read-only, full)"),
+    ExitCode(PinError.exit_code, "init job", "the app's own heap flag does not fit, in `closed` mode"),
     ExitCode(FINDINGS_EXIT, "`audit`", "a finding at or above `--fail-on` (default `critical`)"),
-    ExitCode(
-        FleetApiError.exit_code,
-        "`audit`, `adopt`",
-        "the ECS API could not be read (for `audit`: all of it or a part, named on stderr)",
-    ),
-    ExitCode(
-        AdoptRefusedError.exit_code,
-        "`adopt`",
-        "a task definition cannot be wired safely; one line per reason says what to give instead",
-    ),
+    ExitCode(FleetApiError.exit_code, "`audit`, `adopt`", "the ECS API could not be read (all of it, or a part)"),
+    ExitCode(AdoptRefusedError.exit_code, "`adopt`", "cannot be wired safely; each reason says what to give"),
     ExitCode(NOT_EXECUTABLE_EXIT, "`emulate`", "the command after `--` is not executable"),
     ExitCode(NOT_FOUND_EXIT, "`emulate`", "the command after `--` is not found"),
 )

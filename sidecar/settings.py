@@ -245,89 +245,82 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_TARGET",
         None,
         _container_names,
-        "Name of the Node container in the task definition. Unset: the only other container of the task "
-        "beside known sidecars (not guessed on EC2 without the task definition). A name the task does not "
-        "have exits 3. Several Node containers (`web,worker`): each gets its own budget and env file, "
-        "`<name>` inserted before the extension of `NODE_HEAP_ENV_FILE` (`/shared/node-heap.web.env`).",
+        "The Node container's name. Unset: the task's only other container beside known sidecars. Several "
+        "(`web,worker`): each gets its own budget and file (`/shared/node-heap.web.env`).",
     ),
     Var(
         "env_file",
         "NODE_HEAP_ENV_FILE",
         "/shared/node-heap.env",
         _path,
-        "Where the env file is written (its directory must exist and be writable).",
+        "Where the env file is written (in a task volume).",
     ),
     Var(
         "memory_mib",
         "NODE_HEAP_MEMORY_MIB",
         None,
         _int(1),
-        "The Node container's memory in MiB, given explicitly; skips detection.",
+        "The Node container's memory in MiB; skips detection.",
     ),
     Var(
         "processes",
         "NODE_HEAP_PROCESSES",
         "1",
         _int(1, MAX_PROCESSES),
-        "Node isolates sharing the container (main + cluster workers + child Node "
-        "processes + worker_threads); each gets its own heap, so the budget is divided.",
+        "Node isolates in the container (cluster workers, pm2 instances, worker threads): the budget is divided.",
     ),
     Var(
         "reserve_mib",
         "NODE_HEAP_RESERVE_MIB",
         "0",
         _int(0),
-        "Off-heap memory the app needs beyond Node's own overhead (Buffers, native addons), in MiB.",
+        "MiB the app holds outside the heap beyond the headroom (large Buffers, native addons).",
     ),
     Var(
         "tmpfs_mib",
         "NODE_HEAP_TMPFS_MIB",
         "",
         _tmpfs_mib,
-        "tmpfs mounts of the Node container and their sizes in MiB (`/tmp=256`): files there are charged to "
-        "its memory, so they are kept back from the heap. Read from the task definition when the ECS API "
-        "answers; `adopt` writes this from the same definition for when it does not.",
+        "The Node container's tmpfs sizes (`/tmp=256`), kept back from the heap; `adopt` writes it, the task "
+        "definition wins when the ECS API answers.",
     ),
     Var(
         "sibling_mib",
         "NODE_HEAP_SIBLING_MIB",
         "",
         _sibling_mib,
-        "What containers beside Node hold, in MiB, as `name=MiB` pairs separated by commas (e.g. "
-        "`log_router=96,xray-daemon=32`); wins over their memory settings and the footprint catalogue. A name "
-        "is a container's, or a catalogue key such as `service-connect` (ECS names that container itself).",
+        "What containers beside Node hold (`log_router=96,service-connect=128`); wins over their memory "
+        "settings and the footprint catalogue.",
     ),
     Var(
         "sibling_default_mib",
         "NODE_HEAP_SIBLING_DEFAULT_MIB",
         "64",
         _int(0),
-        "MiB counted for a container beside Node that has no memory setting and whose image is not in the "
-        "footprint catalogue (64: the least AWS recommends for a sidecar it documents, Envoy and Service Connect).",
+        "MiB counted for a container beside Node with no memory setting and an image not in the footprint "
+        "catalogue.",
     ),
     Var(
         "headroom_ratio",
         "NODE_HEAP_HEADROOM_RATIO",
         "0.1",
         _ratio(zero_ok=True),
-        "Share of the container kept for the off-heap memory of a typical service "
-        "(request/response Buffers, compression, sockets), and the margin that lets V8 stop the app "
-        "before the kernel does: at 0, a steady service hung at the limit in the benchmark.",
+        "Share of the container kept for off-heap memory (Buffers, sockets) and as the margin that lets V8 "
+        "stop the app before the kernel does.",
     ),
     Var(
         "ratio",
         "NODE_HEAP_RATIO",
         None,
         _ratio(zero_ok=False),
-        "Cap: heap per process at most this share of the container's memory divided by "
-        "the processes. Never raises the heap past what fits.",
+        "Cap: heap per process at most this share of the memory; never raises it past what fits.",
     ),
     Var(
         "min_mib",
         "NODE_HEAP_MIN_MIB",
         "32",
         _int(1),
-        "Smallest useful heap in MiB; below it the container is reported too small.",
+        "Smallest useful heap in MiB; below it the container is too small.",
     ),
     Var("max_mib", "NODE_HEAP_MAX_MIB", None, _int(1), "Largest heap in MiB, whatever the container's size."),
     Var(
@@ -335,44 +328,37 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_SEMI_SPACE",
         "speed",
         _semi_space,
-        "The young generation (`--max-semi-space-size`; it holds 3 x the semi-space). `speed`: the "
-        "larger of what this Node line picks by itself in a container of this size and 3/55 of the "
-        "heap budget (16 MiB in a 1 GiB task, 32 in 2 GiB), at most 64 MiB: fewer scavenges, the "
-        "benchmark's choice. `node`: what Node picks by itself. `memory`: 0.1.0's rule, 3/128 of the "
-        "budget, at most 16 MiB (below Node's own on Node 24 and 26: more old space, more scavenges). "
-        "A number: that semi-space in MiB (V8 rounds it up to a power of two).",
+        "`--max-semi-space-size`: `speed` (16 MiB in 1 GiB: fewer scavenges), `node` (Node's own), `memory` "
+        "(0.1.0's: more old space), or MiB.",
     ),
     Var(
         "on_error",
         "NODE_HEAP_ON_ERROR",
         "open",
         _choice(OnError),
-        "`open`: when no limit is found or the container is too small, log it loudly, "
-        "write a safe file and exit 0. `closed`: exit non-zero so ECS does not start Node.",
+        "`open`: no limit or too small is a warning and a safe file. `closed`: exit non-zero so Node does not "
+        "start.",
     ),
     Var(
         "ecs_api",
         "NODE_HEAP_ECS_API",
         "auto",
         _choice(EcsApi),
-        "`auto`: ask the ECS API (DescribeTasks, DescribeTaskDefinition) when credentials are available. `off`: never.",
+        "`auto`: ask DescribeTasks and DescribeTaskDefinition when the task role allows. `off`: never.",
     ),
     Var(
         "deadline_s",
         "NODE_HEAP_DEADLINE_S",
         "5",
         _seconds(0.1, 120),
-        "Time budget in seconds for reading task metadata, the ECS API and cgroups: every timeout, retry "
-        "and backoff draws from it, and when it runs out the job decides with what it has read (keep it well "
-        "under the Node container's `startTimeout`).",
+        "Seconds for all reading (every timeout, retry and backoff); then it decides with what it has.",
     ),
     Var(
         "node_version",
         "NODE_HEAP_NODE_VERSION",
         None,
         _node_version,
-        "Node.js version of the Node container (e.g. `22`). Unset: read from its image "
-        "tag, else assume a version that accepts `--max-semi-space-size` (>= 19.2).",
+        "The Node container's Node.js version (`22`); `adopt` writes it from the image. Unset: its image tag.",
     ),
     Var(
         "metrics_namespace",
@@ -400,8 +386,7 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_LOG_FORMAT",
         "auto",
         _choice(LogFormat),
-        "`auto`: JSON when stdout is not a terminal (as on ECS: one object per line for CloudWatch Logs), "
-        "readable lines on a terminal; or `json`, or `console`.",
+        "`auto`: JSON lines unless stdout is a terminal (then readable lines); `json`; `console`.",
     ),
 )
 

@@ -283,10 +283,57 @@ def calibration_start_block(base: Path) -> str:
     return "\n".join(lines)
 
 
+ADOPT_EXAMPLE_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api:2024.12.1"
+
+
+def adopt_example_block(base: Path) -> str:
+    """adopt on a task definition that leaves the program to an image whose config says
+    `ENTRYPOINT ["docker-entrypoint.sh"]`, `CMD ["npm", "start"]`, `NODE_VERSION=22.11.0` (the rewrite run
+    here, with that config as images.py reports it): the app container and the init container's settings."""
+    from sidecar.fleet.images import ImageFacts, ImageLookup  # noqa: PLC0415
+    from sidecar.fleet.rewrite import AdoptOptions, adopt_definition  # noqa: PLC0415
+
+    facts = ImageFacts(
+        reference=ADOPT_EXAMPLE_IMAGE,
+        digest=None,
+        entrypoint=("docker-entrypoint.sh",),
+        cmd=("npm", "start"),
+        env=(("NODE_VERSION", "22.11.0"),),
+        user="node",
+        working_dir="/app",
+        labels=(),
+        platform="linux/amd64",
+        source="registry",
+    )
+    logs = {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/shop", "awslogs-region": "eu-west-1"}}
+    app = {"name": "api", "image": ADOPT_EXAMPLE_IMAGE, "essential": True, "logConfiguration": logs}
+    definition = {
+        "family": "shop",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/shop-task",
+        "cpu": "512",
+        "memory": "1024",
+        "containerDefinitions": [app],
+    }
+    lookups = {ADOPT_EXAMPLE_IMAGE: ImageLookup(ADOPT_EXAMPLE_IMAGE, facts, None)}
+    options = AdoptOptions(image="<account>.dkr.ecr.<region>.amazonaws.com/node-heap-sidecar:" + __version__)
+    adoption = adopt_definition("task-definition", definition, options, lookups)
+    containers = {c["name"]: c for c in adoption.document["containerDefinitions"]}
+    shown = {k: containers["api"][k] for k in ("name", "entryPoint", "command", "dependsOn")}
+    init_env = {pair["name"]: pair["value"] for pair in containers["node-heap-init"]["environment"]}
+    notes = "\n".join(f"adopt: note: {note}" for note in adoption.notes)
+    return (
+        "```json\n{\n" + ",\n".join(f'  "{k}": {json.dumps(v)}' for k, v in shown.items()) + "\n}\n```\n\n"
+        "The init container gets "
+        + ", ".join(f"`{k}={v}`" for k, v in init_env.items())
+        + ", and stderr says:\n\n```text\n" + notes + "\n```"
+    )
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "headline": headline_block,
     "settings-table": lambda base: render_settings_table(),
     "exit-codes": lambda base: render_exit_codes_table(),
+    "adopt-example": adopt_example_block,
     "footprint-table": lambda base: render_catalogue_table(),
     "results": results_block,
     "results-cgroup-v2": results_v2_block,

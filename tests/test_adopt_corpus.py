@@ -77,7 +77,9 @@ def registries() -> Iterator[tuple[Registry, Registry, str]]:
             yield ecr, public, moto.endpoint
 
 
-def adopt(path: Path, registries: tuple[Registry, Registry, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def adopt(
+    path: Path, registries: tuple[Registry, Registry, str], tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     ecr, public, moto_endpoint = registries
     mappings = [f"{host}={ecr.url if '.dkr.ecr.' in host else public.url}" for host in sorted(registry_hosts())]
     empty = tmp_path / "aws-empty"
@@ -93,7 +95,7 @@ def adopt(path: Path, registries: tuple[Registry, Registry, str], tmp_path: Path
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "DOCKER_HOST": "unix:///nonexistent.sock",
     }
-    args = [str(path), "--image", SIDECAR, "--image-deadline", "10"]
+    args = [str(path), "--image", SIDECAR, "--image-deadline", "10", *extra]
     for mapping in mappings:
         args += ["--registry", mapping]
     return subprocess.run(
@@ -180,3 +182,29 @@ def _containers(document: Any) -> list[dict[str, Any]]:
         }
         for c in resource["Properties"]["ContainerDefinitions"]
     ]
+
+
+class TestWithTheArgvTheMessageQuotes:
+    def test_template_image_wired_with_the_quoted_argv(
+        self, registries: tuple[Registry, Registry, str], tmp_path: Path
+    ) -> None:
+        """docker-demo's image is a template, so adopt refuses and quotes `--argv myapp='[...]'`; given that
+        argv (its Dockerfile's node image: docker-entrypoint.sh in front), it is wired."""
+        path = CORPUS / "docker-demo-command-npm-start.json.tpl"
+        refused = adopt(path, registries, tmp_path)
+        argv = '["docker-entrypoint.sh", "npm", "start"]'
+        assert f"--argv myapp='{argv}'" in refused.stderr
+        proc = adopt(
+            path,
+            registries,
+            tmp_path,
+            "--argv",
+            f"myapp={argv}",
+            "--log-group",
+            "/ecs/demo",
+            "--log-region",
+            "eu-west-1",
+        )
+        assert proc.returncode == 0, proc.stderr
+        (app,) = [c for c in json.loads(proc.stdout) if c["name"] == "myapp"]
+        assert app["command"] == [". /shared/node-heap.env && exec docker-entrypoint.sh npm start"]

@@ -46,7 +46,7 @@ class TestExitCodes:
     def test_unknown_setting_in_closed_mode(self, tmp_path: Path) -> None:
         """A misspelt name in closed mode: the settings row too."""
         result = run_cli(tmp_path, NODE_HEAP_PROCESS="4", NODE_HEAP_ON_ERROR="closed", NODE_HEAP_MEMORY_MIB="512")
-        assert result.code == documented("all", "unknown `NODE_HEAP_*` name")
+        assert result.code == documented("all", "invalid settings")
 
     def test_target_the_task_does_not_have(self, tmp_path: Path) -> None:
         """NODE_HEAP_TARGET names no container of the (Fargate) task: the target row, listing the containers."""

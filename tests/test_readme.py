@@ -64,6 +64,8 @@ class TestGeneratedBlocks:
         assert where == {
             "headline": "README.md",
             "settings-table": "README.md",
+            "exit-codes": "README.md",
+            "adopt-example": "README.md",
             "footprint-table": "design.md",
             "results": "benchmarks.md",
             "results-cgroup-v2": "benchmarks.md",
@@ -82,8 +84,8 @@ class TestGeneratedBlocks:
         with pytest.raises(ValueError) as raised:  # noqa: PT011 (the whole message is compared below)
             render_doc("<!-- nope:start -->\n<!-- nope:end -->\n", REPO)
         assert str(raised.value) == (
-            "unknown generated block 'nope' (known: calibration-footprint, calibration-start, calibration-young, "
-            "faults, footprint-table, headline, results, results-cgroup-v2, service-cpu, service-results, "
+            "unknown generated block 'nope' (known: adopt-example, calibration-footprint, calibration-start, "
+            "calibration-young, exit-codes, faults, footprint-table, headline, results, results-cgroup-v2, service-cpu, service-results, "
             "service-sweep, settings-table, startup)"
         )
 
@@ -210,5 +212,6 @@ class TestReadmeLength:
             "Troubleshooting",
             "Rollback",
             "Security and IAM",
+            "How the code is laid out",
             "More",
         ]
