@@ -1,7 +1,7 @@
 # node-heap-sidecar: the ECS init container that sizes a Node.js heap to its task.
 #
-#   docker build -t node-heap-sidecar:0.1.0 .
-#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/node-heap-sidecar:0.1.0 --push .
+#   docker build -t node-heap-sidecar:0.2.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/node-heap-sidecar:0.2.0 --push .
 #
 # Pure Python, so the same Dockerfile builds for amd64 and arm64 (Graviton). Runs as a non-root
 # user with a read-only root filesystem: it writes only the env file, in the shared volume.
@@ -14,15 +14,16 @@ COPY sidecar ./sidecar
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check . \
  && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
- # botocore carries every AWS service's model (~27 MB); the sidecar calls ECS only (plus STS/SSO
- # for role credentials), so keep those and drop the rest.
+ # botocore carries every AWS service's model (~27 MB); the sidecar calls ECS (and, for audit and
+ # adopt reading image configs, ECR's GetAuthorizationToken), plus STS/SSO for role credentials:
+ # keep those and drop the rest.
  && find /opt/venv/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
-      ! -name ecs ! -name sts ! -name sso ! -name sso-oidc -exec rm -rf {} + \
+      ! -name ecs ! -name ecr ! -name sts ! -name sso ! -name sso-oidc -exec rm -rf {} + \
  # Compile now: the read-only image never writes .pyc files at run time.
  && /opt/venv/bin/python -m compileall -q /opt/venv
 
 FROM ${PYTHON_IMAGE}
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 LABEL org.opencontainers.image.title="node-heap-sidecar" \
       org.opencontainers.image.description="ECS init container that sizes a Node.js heap to its task" \
       org.opencontainers.image.version="${VERSION}" \

@@ -325,7 +325,9 @@ def adopt_example_block(base: Path) -> str:
         "```json\n{\n" + ",\n".join(f'  "{k}": {json.dumps(v)}' for k, v in shown.items()) + "\n}\n```\n\n"
         "The init container gets "
         + ", ".join(f"`{k}={v}`" for k, v in init_env.items())
-        + ", and stderr says:\n\n```text\n" + notes + "\n```"
+        + ", and stderr says:\n\n```text\n"
+        + notes
+        + "\n```"
     )
 
 

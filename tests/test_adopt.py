@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "task-definition.json"
 EC2 = REPO / "deploy" / "task-definition.ec2.json"
 ENV_FILE = REPO / "deploy" / "task-definition.env-file.json"
-IMAGE = "node-heap-sidecar:0.1.0"  # the shipped files' image
+IMAGE = "node-heap-sidecar:0.2.0"  # the shipped files' image
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pytest
 from sidecar.errors import SettingsError
 from sidecar.fleet.audit import AuditOptions, metric_window, parse_duration
 from sidecar.fleet.audit import run_audit as audit_in_process
+from sidecar.fleet.images import ECR_READ_ACTIONS
 from sidecar.fleet.inventory import READ_ONLY_OPERATIONS
 from tests.emf_spec import line_problems
 from tests.fleet import OOM, REGION, Stopped, backend, create_service, finish_stopping, seed_stopped_task
@@ -73,11 +74,12 @@ def run_audit(endpoint: str, tmp_path: Path, *args: str, credentials: bool = Tru
         "AWS_CONFIG_FILE": str(empty),
         "AWS_SHARED_CREDENTIALS_FILE": str(empty),
         "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_CACHE_HOME": "/nonexistent",
     }
     if credentials:
         env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sidecar", "audit", *args],
+        [sys.executable, "-m", "sidecar", "audit", *args, "--offline"],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -285,7 +287,7 @@ class TestReport:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }
         with subprocess.Popen(
-            [sys.executable, "-m", "sidecar", "audit", "--json"],
+            [sys.executable, "-m", "sidecar", "audit", "--json", "--offline"],
             env=env,
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -491,14 +493,16 @@ class TestMetricWindows:
 
 class TestReadOnly:
     def test_calls_are_the_policy(self, fleet: MotoServer, tmp_path: Path) -> None:
-        """The audit calls read-only operations only, and deploy/audit-policy.json allows exactly those."""
+        """The audit calls read-only operations only, and deploy/audit-policy.json allows exactly those, and
+        what reading ECR images' configs takes."""
         calls = run_audit(fleet.endpoint, tmp_path, "--json", "--standalone").calls()
         policy = json.loads(POLICY.read_text())
-        (statement,) = policy["Statement"]
-        assert statement["Effect"] == "Allow"
+        ecs, ecr = policy["Statement"]
+        assert (ecs["Effect"], ecr["Effect"]) == ("Allow", "Allow")
         assert set(calls) == set(READ_ONLY_OPERATIONS)
-        assert sorted(statement["Action"]) == sorted(f"ecs:{op}" for op in READ_ONLY_OPERATIONS)
+        assert sorted(ecs["Action"]) == sorted(f"ecs:{op}" for op in READ_ONLY_OPERATIONS)
         assert all(op.startswith(("List", "Describe")) for op in calls)
+        assert ecr["Action"] == list(ECR_READ_ACTIONS)
 
 
 def stub_page(key: str, items: list[str], token: str | None) -> Reply:

@@ -47,7 +47,7 @@ def containers(kind: str) -> list[dict[str, Any]]:
     if kind == "protected":
         init: dict[str, Any] = {
             "name": "node-heap-init",
-            "image": "node-heap-sidecar:0.1.0",
+            "image": "node-heap-sidecar:0.2.0",
             "essential": False,
             "memory": 64,
             "mountPoints": [{"sourceVolume": "node-heap", "containerPath": "/shared", "readOnly": False}],
@@ -133,11 +133,12 @@ def fleet_audit(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactor
         "AWS_CONFIG_FILE": str(empty),
         "AWS_SHARED_CREDENTIALS_FILE": str(empty),
         "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_CACHE_HOME": "/nonexistent",
     }
     with fast_moto():
         started, children, server = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
         proc = subprocess.run(
-            [sys.executable, "-m", "sidecar", "audit", "--json", "--fail-on", "never"],
+            [sys.executable, "-m", "sidecar", "audit", "--json", "--fail-on", "never", "--offline"],
             env=env,
             cwd=REPO,
             capture_output=True,

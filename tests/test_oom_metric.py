@@ -39,7 +39,7 @@ SCHEDULE = REPO / "deploy" / "audit-schedule.json"
 SCHEDULER_POLICY = REPO / "deploy" / "audit-scheduler-policy.json"
 AUDIT_POLICY = REPO / "deploy" / "audit-policy.json"
 STACK_PARAMETERS = {
-    "Image": "node-heap-sidecar:0.1.0",
+    "Image": "node-heap-sidecar:0.2.0",
     "ClusterName": "ops",
     "Subnets": "subnet-0123456789abcdef0",
     "SecurityGroups": "sg-0123456789abcdef0",
@@ -296,7 +296,7 @@ class TestScheduledCommand:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
         proc = subprocess.run(
-            [sys.executable, "-m", "sidecar", *container["command"]],
+            [sys.executable, "-m", "sidecar", *container["command"], "--offline"],
             env=env,
             cwd=REPO,
             capture_output=True,

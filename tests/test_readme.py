@@ -85,8 +85,8 @@ class TestGeneratedBlocks:
             render_doc("<!-- nope:start -->\n<!-- nope:end -->\n", REPO)
         assert str(raised.value) == (
             "unknown generated block 'nope' (known: adopt-example, calibration-footprint, calibration-start, "
-            "calibration-young, exit-codes, faults, footprint-table, headline, results, results-cgroup-v2, service-cpu, service-results, "
-            "service-sweep, settings-table, startup)"
+            "calibration-young, exit-codes, faults, footprint-table, headline, results, results-cgroup-v2, "
+            "service-cpu, service-results, service-sweep, settings-table, startup)"
         )
 
     def test_block_without_end_is_refused(self) -> None:

@@ -75,6 +75,8 @@ from sidecar.fleet.image_config import (
 from sidecar.imageref import ImageRef, parse_image
 from sidecar.text import first_line, shown
 
+# What reading an ECR image's config takes (IAM actions): the token, the manifest, the config blob.
+ECR_READ_ACTIONS = ("ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_CACHE_DIR = Path("~/.cache/node-heap-sidecar/images")
 DEFAULT_DOCKER_CONFIG = Path("~/.docker/config.json")
