@@ -161,39 +161,32 @@ def _container_names(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _sibling_mib(raw: str) -> tuple[tuple[str, int], ...]:
-    # `log_router=96,xray-daemon=32`: container names (or footprint-catalogue keys) and MiB.
-    expected = "name=MiB pairs separated by commas, e.g. log_router=96,xray-daemon=32"
-    pairs: dict[str, int] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9_-]{1,255})\s*=\s*([0-9]{1,12})", item)
-        if match is None:
-            raise _Invalid(f"{expected} ({item!r} is not one)")
-        name, value = match.group(1), int(match.group(2))
-        if value > MAX_MIB:
-            raise _Invalid(f"{expected} ({item!r}: at most {MAX_MIB} MiB)")
-        if name in pairs:
-            raise _Invalid(f"{expected}, each name once ({name!r} appears twice)")
-        pairs[name] = value
-    return tuple(pairs.items())
+def _mib_pairs(key: str, key_pattern: str, example: str) -> Callable[[str], tuple[tuple[str, int], ...]]:
+    """`KEY=MiB` pairs separated by commas, each key once (`log_router=96,xray-daemon=32`, `/tmp=256`)."""
+    expected = f"{key}=MiB pairs separated by commas, e.g. {example}"
+
+    def convert(raw: str) -> tuple[tuple[str, int], ...]:
+        pairs: dict[str, int] = {}
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            match = re.fullmatch(rf"({key_pattern})\s*=\s*([0-9]{{1,12}})", item)
+            if match is None:
+                raise _Invalid(f"{expected} ({item!r} is not one)")
+            name, value = match.group(1), int(match.group(2))
+            if value > MAX_MIB:
+                raise _Invalid(f"{expected} ({item!r}: at most {MAX_MIB} MiB)")
+            if name in pairs:
+                raise _Invalid(f"{expected}, each {key} once ({name!r} appears twice)")
+            pairs[name] = value
+        return tuple(pairs.items())
+
+    return convert
 
 
-def _tmpfs_mib(raw: str) -> tuple[tuple[str, int], ...]:
-    # `/tmp=256,/run=16`: tmpfs mount points of the Node container and their sizes in MiB.
-    expected = "path=MiB pairs separated by commas, e.g. /tmp=256,/dev/shm=64"
-    pairs: dict[str, int] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        match = re.fullmatch(r"(/[A-Za-z0-9._/-]{0,255})\s*=\s*([0-9]{1,12})", item)
-        if match is None or int(match.group(2)) > MAX_MIB:
-            raise _Invalid(f"{expected} ({item!r} is not one)")
-        if match.group(1) in pairs:
-            raise _Invalid(f"{expected}, each path once ({match.group(1)!r} appears twice)")
-        pairs[match.group(1)] = int(match.group(2))
-    return tuple(pairs.items())
+# Container names (or footprint-catalogue keys), and tmpfs mount points of the Node container.
+_sibling_mib = _mib_pairs("name", r"[A-Za-z0-9_-]{1,255}", "log_router=96,xray-daemon=32")
+_tmpfs_mib = _mib_pairs("path", r"/[A-Za-z0-9._/-]{0,255}", "/tmp=256,/dev/shm=64")
 
 
 def _node_version(raw: str) -> str:
@@ -297,8 +290,7 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_SIBLING_DEFAULT_MIB",
         "64",
         _int(0),
-        "MiB counted for a container beside Node with no memory setting and an image not in the footprint "
-        "catalogue.",
+        "MiB counted for a container beside Node with no memory setting and an image not in the footprint catalogue.",
     ),
     Var(
         "headroom_ratio",
@@ -336,8 +328,7 @@ VARS: tuple[Var, ...] = (
         "NODE_HEAP_ON_ERROR",
         "open",
         _choice(OnError),
-        "`open`: no limit or too small is a warning and a safe file. `closed`: exit non-zero so Node does not "
-        "start.",
+        "`open`: no limit or too small is a warning and a safe file. `closed`: exit non-zero so Node does not start.",
     ),
     Var(
         "ecs_api",

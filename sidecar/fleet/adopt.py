@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sidecar.errors import AdoptRefusedError, FleetApiError, SettingsError
-from sidecar.fleet.client import describe_error, make_client
+from sidecar.fleet.client import make_client
 from sidecar.fleet.formats import Document, Format, Located, parse_document, registrable_view, render_document
 from sidecar.fleet.images import ImageLookup, ImageReader
 from sidecar.fleet.rewrite import Adoption, AdoptOptions, NoNodeFound, adopt_definition
 from sidecar.fleet.runs import known_defaults
 from sidecar.imageref import parse_image
 from sidecar.outputs.atomic import write_atomically
+from sidecar.text import aws_error
 
 _INDEXED = re.compile(r"containerDefinitions\[(\d+)\]")
 
@@ -184,7 +185,7 @@ def _register(document: Document, adoptions: Sequence[Adoption | None], client: 
     try:
         answer = client.register_task_definition(**adoption.document)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise FleetApiError(f"RegisterTaskDefinition: {describe_error(exc)}") from None
+        raise FleetApiError(f"RegisterTaskDefinition: {aws_error(exc)}") from None
     stderr.write(f"adopt: registered {answer['taskDefinition']['taskDefinitionArn']}\n")
     return 0
 
@@ -196,7 +197,7 @@ def _load(command: AdoptCommand, stdin: TextIO, client: Any) -> Document:
         try:
             answer = client.describe_task_definition(taskDefinition=command.family, include=["TAGS"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise FleetApiError(f"DescribeTaskDefinition {command.family!r}: {describe_error(exc)}") from None
+            raise FleetApiError(f"DescribeTaskDefinition {command.family!r}: {aws_error(exc)}") from None
         answer = {key: answer[key] for key in ("taskDefinition", "tags") if answer.get(key)}
         return parse_document(json.dumps(answer, indent=2, default=str) + "\n", where=f"--family {command.family}")
     assert command.file is not None

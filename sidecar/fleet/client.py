@@ -76,14 +76,3 @@ def make_client(
         client.meta.events.register("before-call.ecs", counter.on_call)
         client.meta.events.register("before-send.ecs", counter.on_send)
     return client
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a botocore error: `Code: message` for an API error, else the exception's first line."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        error = response["Error"]
-        message = (str(error.get("Message") or "").splitlines() or [""])[0]
-        return f"{error.get('Code', 'Error')}: {message[:300]}"
-    lines = str(exc).strip().splitlines() or [""]
-    return f"{type(exc).__name__}: {lines[0][:300]}"

@@ -23,7 +23,7 @@ def without_nulls(value: Any) -> Any:
 
 def argv_of(container: Mapping[str, Any]) -> list[str]:
     """entryPoint + command as the task definition gives them (`null` and non-lists read as absent)."""
-    return _strings(container.get("entryPoint")) + _strings(container.get("command"))
+    return words(container.get("entryPoint")) + words(container.get("command"))
 
 
 def environment_of(container: Mapping[str, Any]) -> dict[str, str]:
@@ -36,5 +36,12 @@ def environment_of(container: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-def _strings(value: Any) -> list[str]:
-    return [str(item) for item in value] if isinstance(value, list) else []
+def words(value: Any) -> list[str]:
+    """A list of strings (an entryPoint or command): `null`, a non-list or an item that is not a string (an
+    intrinsic function) gives no words; `holds_template` says when an item is a template."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def holds_template(value: Any) -> bool:
+    """An entryPoint or command with an item that is not a plain string (a CloudFormation intrinsic)."""
+    return isinstance(value, list) and any(not isinstance(item, str) for item in value)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sidecar.errors import FleetApiError
-from sidecar.fleet.client import describe_error
 from sidecar.fleet.progress import Progress
+from sidecar.text import aws_error
 
 READ_ONLY_OPERATIONS = (
     "ListClusters",
@@ -84,7 +84,7 @@ def fetch_inventory(
         try:
             found.clusters = _paginate(client, "list_clusters", "clusterArns")
         except failures as exc:
-            raise FleetApiError(f"ListClusters: {describe_error(exc)}") from None
+            raise FleetApiError(f"ListClusters: {aws_error(exc)}") from None
 
     def list_cluster(cluster: str) -> tuple[str, list[str], list[str], list[str]]:
         services = _paginate(client, "list_services", "serviceArns", cluster=cluster)
@@ -181,7 +181,7 @@ def _run(
         try:
             return True, work(item)
         except failures as exc:
-            return False, f"{label} {_name(item)}: {describe_error(exc)}"
+            return False, f"{label} {_name(item)}: {aws_error(exc)}"
         finally:
             advance(1)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.fleet.definitions import argv_of, environment_of
+from sidecar.fleet.definitions import argv_of, environment_of, holds_template, words
 from sidecar.fleet.images import ImageFacts, ImageLookup
 from sidecar.fleet.intrinsics import is_unrendered
 from sidecar.fleet.runs import (
@@ -67,10 +67,12 @@ def recognize(container: Mapping[str, Any], lookup: ImageLookup | None = None) -
     reference = parse_image(image)
     facts = lookup.facts if lookup is not None else None
     says = image_says(reference, facts)
-    runs = effective_argv(_words(container.get("entryPoint")), _words(container.get("command")), says)
+    runs = effective_argv(words(container.get("entryPoint")), words(container.get("command")), says)
     node = find_node(runs.argv) if isinstance(runs, Runs) else None
     version, version_where = _node_version(image, facts)
-    unrendered = tuple(field for field in ("name", "image") if is_unrendered(container.get(field)))
+    unrendered = tuple(field for field in ("name", "image") if is_unrendered(container.get(field))) + tuple(
+        field for field in ("entryPoint", "command") if holds_template(container.get(field))
+    )
 
     base = Recognition(
         evidence=(),
@@ -92,7 +94,7 @@ def recognize(container: Mapping[str, Any], lookup: ImageLookup | None = None) -
     if node is not None and isinstance(runs, Runs):
         found.append(f"runs {node.how}: {shlex.join(runs.argv)} ({runs.where})")
     elif isinstance(runs, NotKnown):
-        stated = find_node(_words(container.get("entryPoint")) + _words(container.get("command")))
+        stated = find_node(words(container.get("entryPoint")) + words(container.get("command")))
         if stated is not None:
             found.append(f"its command runs {stated.how} (what runs is {runs.why})")
     if facts is not None and facts.env_value("NODE_VERSION"):
@@ -171,8 +173,3 @@ def _split(text: str) -> list[str]:
         return shlex.split(text)
     except ValueError:
         return text.split()
-
-
-def _words(value: Any) -> list[str]:
-    """A list of strings from the task definition (null, not a list, or an intrinsic: none)."""
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []

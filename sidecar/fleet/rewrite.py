@@ -35,7 +35,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from sidecar.errors import AdoptRefusedError, SettingsError, SourceError
-from sidecar.fleet.definitions import environment_of, without_nulls
+from sidecar.fleet.definitions import environment_of, without_nulls, words
 from sidecar.fleet.images import ImageLookup
 from sidecar.fleet.recognize import Recognition, cluster_hints, recognize
 from sidecar.fleet.runs import NotKnown, Runs, find_node
@@ -308,7 +308,7 @@ def _current_argv(ctx: _Context, node: Mapping[str, Any], recognition: Recogniti
     """What the container runs today, in full; None (with the problem recorded) when it is not known or a
     given --argv would change it without being told to."""
     name = str(node["name"])
-    command = tuple(_words(node.get("command")))
+    command = tuple(words(node.get("command")))
     runs = recognition.runs
     if name in ctx.options.argv:
         given = tuple(str(a) for a in ctx.options.argv[name])
@@ -330,6 +330,13 @@ def _current_argv(ctx: _Context, node: Mapping[str, Any], recognition: Recogniti
                 )
                 return None
         return given
+    held = [field for field in ("entryPoint", "command") if field in recognition.unrendered]
+    if held:
+        ctx.problems.append(
+            f"{name!r}'s {' and '.join(held)} holds a template value (an intrinsic function), which the wrapper "
+            f"cannot quote: adopt the task definition as deployed, or give what it runs with --argv {name}='[...]'"
+        )
+        return None
     if isinstance(runs, Runs):
         return runs.argv
     ctx.problems.append(_unknown_argv(name, node, recognition, runs))
@@ -345,7 +352,7 @@ def _unknown_argv(name: str, node: Mapping[str, Any], recognition: Recognition, 
         why = f"its image could not be read ({recognition.image_note})"
     else:
         why = f"its image {shown(image)} was not read"
-    command = _words(node.get("command"))
+    command = words(node.get("command"))
     if command:
         keep = shlex.quote(_json(command))
         with_script = shlex.quote(_json(["docker-entrypoint.sh", *command]))
@@ -364,7 +371,7 @@ def _unknown_argv(name: str, node: Mapping[str, Any], recognition: Recognition, 
 
 def _wrap_sh(ctx: _Context, node: dict[str, Any], recognition: Recognition, path: str, directory: str) -> None:
     name = str(node["name"])
-    entry, command = _words(node.get("entryPoint")), _words(node.get("command"))
+    entry, command = words(node.get("entryPoint")), words(node.get("command"))
     if entry == ["sh", "-c"] and len(command) == 1 and name not in ctx.options.argv:
         unwrapped = unwrap_shell_command(command[0])
         if unwrapped is not None:
@@ -423,12 +430,12 @@ def _wrap_env_file(ctx: _Context, node: dict[str, Any], recognition: Recognition
         return
     flag = f"--env-file={path}"
     for key in ("entryPoint", "command"):
-        words = _words(node.get(key))
-        for index, word in enumerate(words):
+        given = words(node.get(key))
+        for index, word in enumerate(given):
             match = _ENV_FILE_ARG.match(word)
             if match and is_sidecar_file(match.group(1), directory):
-                words[index] = flag
-                node[key] = words
+                given[index] = flag
+                node[key] = given
                 return
     argv = _current_argv(ctx, node, recognition)
     if argv is None:
@@ -444,7 +451,7 @@ def _wrap_env_file(ctx: _Context, node: dict[str, Any], recognition: Recognition
     _note_baked_cmd(ctx, name, recognition)
     at = start.flag_at
     runs = recognition.runs
-    image_entry = runs.entrypoint if isinstance(runs, Runs) and not _words(node.get("entryPoint")) else None
+    image_entry = runs.entrypoint if isinstance(runs, Runs) and not words(node.get("entryPoint")) else None
     if image_entry and name not in ctx.options.argv and at == len(image_entry) and argv[:at] == image_entry:
         node["command"] = [flag, *argv[at:]]  # the image's ENTRYPOINT ends with node: only its arguments change
         return
@@ -683,7 +690,3 @@ def _json(words: Sequence[str]) -> str:
     import json  # noqa: PLC0415 (only for messages)
 
     return json.dumps(list(words))
-
-
-def _words(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []

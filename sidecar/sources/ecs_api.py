@@ -17,7 +17,7 @@ from typing import Any
 
 from sidecar.deadline import Deadline
 from sidecar.errors import SourceError
-from sidecar.text import first_line, shown
+from sidecar.text import aws_error, first_line, shown
 from sidecar.units import PLAUSIBLE_MAX_MIB, decimal
 
 CONNECT_TIMEOUT_S = 2.0
@@ -113,7 +113,7 @@ def fetch_task_from_api(
     try:
         credentials = session.get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
-        return ApiResult(None, None, (), skipped=f"credentials could not be loaded: {_describe(exc)}")
+        return ApiResult(None, None, (), skipped=f"credentials could not be loaded: {aws_error(exc)}")
     if credentials is None:
         return ApiResult(None, None, (), skipped="no AWS credentials (task role) available")
     try:
@@ -139,7 +139,7 @@ def fetch_task_from_api(
         described = parse_describe_tasks(client.describe_tasks(**kwargs), task_arn)
         errors += described.problems
     except failures as exc:
-        errors.append(f"DescribeTasks: {_describe(exc)}")
+        errors.append(f"DescribeTasks: {aws_error(exc)}")
     except SourceError as exc:  # its message already starts with "DescribeTasks"
         errors.append(str(exc))
     if on_progress is not None:
@@ -154,7 +154,7 @@ def fetch_task_from_api(
             definition = parse_task_definition(client.describe_task_definition(taskDefinition=definition_id))
             errors += definition.problems
         except failures as exc:
-            errors.append(f"DescribeTaskDefinition: {_describe(exc)}")
+            errors.append(f"DescribeTaskDefinition: {aws_error(exc)}")
         except SourceError as exc:  # its message already starts with "DescribeTaskDefinition"
             errors.append(str(exc))
     return ApiResult(described, definition, tuple(errors))
@@ -335,12 +335,3 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(item) for item in value)
     return ()
-
-
-def _describe(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        error = response["Error"]
-        message = (str(error.get("Message") or "").splitlines() or [""])[0]
-        return f"{error.get('Code', 'Error')}: {message[:300]}"
-    return f"{type(exc).__name__}: {first_line(exc)}"
