@@ -711,7 +711,7 @@ class TestRenderSettingsTable:
             ),
             pytest.param(
                 "| `NODE_HEAP_ENV_FILE` | `--env-file` | `/shared/node-heap.env` | Where the env "
-                "file is written (its directory must exist and be writable). |",
+                "file is written (in a task volume). |",
                 id="default",
             ),
         ],
