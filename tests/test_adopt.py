@@ -31,6 +31,10 @@ SHIPPED = REPO / "task-definition.json"
 EC2 = REPO / "deploy" / "task-definition.ec2.json"
 ENV_FILE = REPO / "deploy" / "task-definition.env-file.json"
 IMAGE = "node-heap-sidecar:0.2.0"  # the shipped files' image
+# botocore's ContainerDefinition members, in its model's order (what its "must be one of" lists).
+CONTAINER_MEMBERS = list(
+    botocore.session.get_session().get_service_model("ecs").shape_for("ContainerDefinition").members
+)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -461,3 +465,31 @@ class TestFormatsPeopleKeep:
         assert proc.returncode == 0, proc.stderr
         assert again.read_text() == text
         assert "already adopted, nothing changed" in proc.stderr
+
+
+class TestMessyInputs:
+    def test_console_export_nulls_are_absent(self) -> None:
+        """`dependsOn: null`, `mountPoints: null`, `linuxParameters: null` (console exports): read as absent, and
+        the result has no nulls (RegisterTaskDefinition refuses them)."""
+        doc = unwired(SHIPPED, entry=["node"], command=["server.js"])
+        (app,) = doc["containerDefinitions"]
+        app.update(dependsOn=None, mountPoints=None, linuxParameters=None, secrets=None)
+        adopted, changed, _ = adopt(doc)
+        assert changed
+        assert adopted == load(SHIPPED)
+
+    def test_unknown_key_inside_a_container_is_named_with_it(self, tmp_path: Path) -> None:
+        """`networkMode` inside a container (as one real file has): botocore's whole report, the container by its
+        name, never by its index in the rewritten list."""
+        doc = unwired(SHIPPED, entry=["node"], command=["server.js"])
+        doc["containerDefinitions"][0]["networkMode"] = "awsvpc"
+        source = tmp_path / "td.json"
+        source.write_text(json.dumps(doc))
+        proc = run_cli(str(source), "--image", IMAGE)
+        assert (proc.returncode, proc.stdout) == (12, "")
+        assert proc.stderr == (
+            "node-heap-sidecar adopt: refused: not accepted by RegisterTaskDefinition (botocore's input shape; fix "
+            'the input): Unknown parameter in containerDefinitions[name=app]: "networkMode", must be one of: '
+            + ", ".join(CONTAINER_MEMBERS)
+            + "\n"
+        )

@@ -134,7 +134,14 @@ def explicit_budget(memory_mib: int, variable: str = "NODE_HEAP_MEMORY_MIB") -> 
     """The budget when the user gave the memory: nothing is detected."""
     candidate = Candidate(Kind.EXPLICIT, Origin.SETTING, mib(memory_mib), variable)
     judgement = Judgement(candidate, Outcome.CHOSEN, f"given by {variable}; detection skipped")
-    return Budget(mib(memory_mib), judgement, f"{variable} = {memory_mib} MiB", (judgement,), (), None)
+    return Budget(
+        memory_bytes=mib(memory_mib),
+        chosen=judgement,
+        arithmetic=f"{variable} = {memory_mib} MiB",
+        judgements=(judgement,),
+        warnings=(),
+        container_limit_bytes=None,
+    )
 
 
 class _Ledger:
@@ -382,7 +389,14 @@ def _no_limit(shares: Sequence[_Share], host: Candidate | None, ledger: _Ledger,
                 "give the task or the Node container a memory limit",
             )
         )
-    return Budget(None, None, arithmetic, ledger.all(), tuple(warnings), None)
+    return Budget(
+        memory_bytes=None,
+        chosen=None,
+        arithmetic=arithmetic,
+        judgements=ledger.all(),
+        warnings=tuple(warnings),
+        container_limit_bytes=None,
+    )
 
 
 def _precedence(candidate: Candidate) -> int:
