@@ -2,7 +2,8 @@
 # The task rehearsed with a real Docker daemon (`make rehearse`; CI runs it after `make test`):
 # installs Docker and mmdebstrap from Debian's packages when missing, starts dockerd when none
 # answers (and stops it afterwards, by PID), builds the local base image, then runs
-# tests/test_rehearsal.py (the repo's Dockerfile and task-definition.json, played locally).
+# tests/test_rehearsal.py (the repo's Dockerfile and task-definition.json, played locally) and the image
+# reader's Docker daemon source (tests/test_images.py, marked docker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -22,5 +23,5 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null
 fi
 deploy/base-image.sh
-NHS_STRICT=1 .venv/bin/pytest -q -m docker tests/test_rehearsal.py
+NHS_STRICT=1 .venv/bin/pytest -q -m docker tests/test_rehearsal.py tests/test_images.py
 cat build/rehearsal.json
