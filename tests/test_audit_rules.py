@@ -242,3 +242,32 @@ class TestNodeDefault:
     def test_node_default_old_space(self, visible: int, old: int) -> None:
         """Half the memory, 256 MiB at least, 2 GiB at most (4 GiB from 15 GiB): research/node-heap.md 1.3."""
         assert node_default_old_space_mib(visible) == old
+
+
+class TestSettingsAsTheJobReadsThem:
+    def test_misspelt_setting_is_a_warning_in_open_mode(self) -> None:
+        """The init container's NODE_HEAP_PROCESS=4: the job would warn and go on; audit says the same."""
+        containers = shipped_containers()
+        init = containers[0]
+        init["environment"].append({"name": "NODE_HEAP_PROCESS", "value": "4"})
+        wiring = check_wiring(containers, "app")
+        assert wiring.init is not None
+        assert wiring.init.settings is not None
+        assert [w.text for w in wiring.init.settings.warnings] == [
+            "NODE_HEAP_PROCESS is not a setting of node-heap-sidecar (did you mean NODE_HEAP_PROCESSES?): ignored"
+        ]
+
+    def test_misspelt_setting_stops_the_job_in_closed_mode(self) -> None:
+        """In closed mode the job would exit 2 on it: audit reads the settings as refused."""
+        containers = shipped_containers()
+        init = containers[0]
+        init["environment"] += [
+            {"name": "NODE_HEAP_PROCESS", "value": "4"},
+            {"name": "NODE_HEAP_ON_ERROR", "value": "closed"},
+        ]
+        wiring = check_wiring(containers, "app")
+        assert wiring.init is not None
+        assert wiring.init.settings_problem == (
+            "NODE_HEAP_PROCESS is not a setting of node-heap-sidecar (did you mean NODE_HEAP_PROCESSES?); "
+            "NODE_HEAP_ON_ERROR=closed refuses unknown settings"
+        )

@@ -146,6 +146,10 @@ def _wiring_findings(wiring: Wiring, sizing: Sizing) -> list[Notice]:
                 Severity.CRITICAL,
             )
         )
+    if wiring.init is not None and wiring.init.settings is not None:
+        found += [  # what the init job itself would warn about its settings (an unknown NODE_HEAP_* name)
+            Notice(w.code, f"{wiring.init.init!r}: {w.text}", Severity.WARNING) for w in wiring.init.settings.warnings
+        ]
     found += [Notice("wiring_advice", advice, Severity.INFO) for advice in wiring.advice]
     return found
 
