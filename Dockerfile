@@ -12,7 +12,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check . \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check '.[fleet]' \
  && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools \
  # botocore carries every AWS service's model (~27 MB); the sidecar calls ECS (and, for audit and
  # adopt reading image configs, ECR's GetAuthorizationToken), plus STS/SSO for role credentials:

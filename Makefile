@@ -6,16 +6,18 @@ ENV_FILE := build/node-heap.env
 
 .PHONY: install run test test-deps lint format clean bench bench-full bench-deps bench-service-full bench-cgroup-v2 rehearse
 
-# Everything: the package with the test tools (moto, cfn-lint, mypy, ruff, ...). `make test` needs it.
+# Everything: the package with the fleet extra and the test tools (moto, cfn-lint, mypy, ruff, ...).
+# `make test` needs it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,fleet]'
 	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.installed
 
-# Only what the init job needs (boto3, structlog, tqdm, urllib3), quietly: `make run` on a fresh machine.
+# Only what the init job needs (boto3, structlog, tqdm, urllib3; not the fleet extra), quietly: `make run`
+# on a fresh machine.
 $(VENV)/.runtime: pyproject.toml
 	@echo "Installing node-heap-sidecar and its dependencies into $(VENV) (once)..."
 	@$(PYTHON) -m venv $(VENV)
@@ -75,7 +77,7 @@ rehearse: test-deps
 # `bench-service-full`: the service matrix, Node 20/22/24/26 x 512 MiB-4 GiB, 5 rounds (about 2 hours).
 # Results in bench/results/; `python -m tests.readme` puts them in the README.
 bench-deps: test-deps
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,fleet,bench]'
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 bench: bench-deps
@@ -91,7 +93,7 @@ bench-service-full: bench-deps
 # The heap leak on a real cgroup v2 (a UML guest on a v1 machine): Node 20 and 22, 128 MiB to 1 GiB,
 # the ECS task-level limit on the task's slice (about 25 minutes). Results in bench/results/leak-cgroup-v2.json.
 bench-cgroup-v2: test-deps
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,fleet,bench]'
 	$(PY) -m bench.run --cgroup v2 --profile full --majors 20,22 --sizes 128,256,512,1024 --workloads leak \
 		--out bench/results/leak-cgroup-v2.json
 

@@ -7,6 +7,7 @@ job's start-up does not pay for them.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ def main(
 ) -> int:
     """Run `audit` or `adopt`; a SidecarError becomes one line per problem on stderr, and its exit code."""
     try:
+        _check_fleet_extra()
         images = _image_reader(args, environ)
         if args.command == "audit":
             return _audit(args, stdout, stderr, stderr_tty, images)
@@ -118,6 +120,18 @@ def main(
     except SidecarError as exc:
         stderr.write(f"node-heap-sidecar {args.command}: {exc}\n")
         return exc.exit_code
+
+
+FLEET_MODULES = ("requests", "dxf", "docker", "ruamel.yaml")  # pyproject.toml's `fleet` extra
+
+
+def _check_fleet_extra() -> None:
+    """The fleet commands' libraries are an extra the init job does without: say how to get them."""
+    missing = [name for name in FLEET_MODULES if importlib.util.find_spec(name.split(".")[0]) is None]
+    if missing:
+        raise SettingsError(
+            [f"audit and adopt need {', '.join(missing)}: pip install 'node-heap-sidecar[fleet]' (the image has them)"]
+        )
 
 
 def _image_reader(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
