@@ -11,7 +11,7 @@ descendants'), `memory.stat` (`anon`). Cgroups are created under the hierarchy's
 the "no internal processes" rule allows a new subtree beside running processes; the memory
 controller is enabled in a parent's `cgroup.subtree_control` only when a child is made, because a
 cgroup with controllers enabled for children cannot hold processes itself. This project's machines
-are cgroup v1; the v2 path runs on a real 6.1 kernel in a User-Mode Linux guest (tests/cgroup2/).
+are cgroup v1; the v2 path runs on a real kernel (7.x) in a User-Mode Linux guest (tests/cgroup2/).
 Every cgroup is removed on exit, after killing whatever is left in it.
 
 When the kernel hits a limit, v2 counts `max` (or `high`) and `oom` in the cgroup whose limit was
