@@ -41,11 +41,6 @@ def size_text(value_bytes: int | None, *, none: str = "unlimited") -> str:
     return f"{value_bytes / MIB:.1f} MiB"
 
 
-def mib_text(value_mib: int | None, *, none: str = "unknown") -> str:
-    """`512 MiB`, or `none` for a missing figure (never `None MiB`)."""
-    return none if value_mib is None else f"{value_mib} MiB"
-
-
 def aws_error(exc: BaseException) -> str:
     """One line for a botocore error: `Code: message` for an API error, else the exception's type and first line."""
     response = getattr(exc, "response", None)

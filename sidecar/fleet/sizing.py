@@ -19,7 +19,7 @@ from sidecar.errors import SettingsError, TargetError
 from sidecar.settings import Settings, load_settings
 from sidecar.sizing.budget import Budget
 from sidecar.sizing.containers import list_containers
-from sidecar.sizing.decide import Decision, Observed, decide, decide_all, env_file_for, node_version_for
+from sidecar.sizing.decide import Decision, Observed, decide, decide_all, node_version_for
 from sidecar.sizing.node_profile import NodeProfile, profile_for
 from sidecar.sizing.nodeopts import HeapPins
 from sidecar.sizing.plan import HeapPlan
@@ -132,12 +132,3 @@ def read_settings(environment: Mapping[str, str]) -> tuple[Settings | None, str 
         return load_settings(environment), None
     except SettingsError as exc:
         return None, str(exc)
-
-
-def env_file_of(view: JobView, container: str) -> str | None:
-    """The file the job writes for `container` (None when it sizes another)."""
-    if container in view.env_files:
-        return view.env_files[container]
-    if view.settings is None:
-        return None
-    return str(env_file_for(PurePosixPath(str(view.settings.env_file)), view.targets, container))

@@ -30,7 +30,7 @@ from sidecar.sizing.containers import (
     list_containers,
     long_running_others,
 )
-from sidecar.sizing.node_profile import NodeProfile, parse_version, profile_for, version_from_image
+from sidecar.sizing.node_profile import parse_version, profile_for, version_from_image
 from sidecar.sizing.nodeopts import HeapPins, find_heap_pins
 from sidecar.sizing.plan import Component, HeapPlan, Knobs, plan_heap
 from sidecar.sizing.siblings import Rule, SiblingEstimate, estimate_siblings, guess_notices
@@ -320,10 +320,6 @@ def node_version_for(settings: Settings, facts: ContainerFacts | None) -> tuple[
         return found, f"image {image}"
     where = f"image {image} names none" if image else "no image known"
     return None, f"unknown ({where}); assumed a Node that accepts --max-semi-space-size"
-
-
-def profile_of(settings: Settings, facts: ContainerFacts | None) -> NodeProfile:
-    return profile_for(node_version_for(settings, facts)[0])
 
 
 def check_policy(decision: Decision) -> None:
