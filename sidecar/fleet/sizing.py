@@ -35,13 +35,12 @@ class JobView:
     init: str  # the init container's name
     settings: Settings | None  # None: the job would refuse them (exit 2)
     settings_problem: str | None
-    targets: tuple[str, ...]  # the Node containers it sizes, as the job resolves them
     target_problem: str | None  # why the job would exit 3 (an unknown or ambiguous target), else None
-    env_files: Mapping[str, str]  # container -> the file the job writes for it
+    env_files: Mapping[str, str]  # the Node containers it sizes, as the job resolves them -> the file it writes
 
     @property
-    def environment_ok(self) -> bool:
-        return self.settings is not None and self.target_problem is None
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.env_files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +75,13 @@ def job_view(definition: TaskDefinition, init: str, environment: Mapping[str, st
     """What the init job running as container `init` with `environment` would do in this task."""
     settings, problem = read_settings(environment)
     if settings is None:
-        return JobView(init, None, problem, (), None, {})
+        return JobView(init, None, problem, None, {})
     observed = Observed(definition=definition, self_name=init)
     try:
         decisions = decide_all(observed, settings)
     except TargetError as exc:
-        return JobView(init, settings, None, (), str(exc), {})
-    targets = tuple(d.target for d in decisions if d.target is not None)
-    files = {d.target: str(d.env_file) for d in decisions if d.target is not None}
-    return JobView(init, settings, None, targets, None, files)
+        return JobView(init, settings, None, str(exc), {})
+    return JobView(init, settings, None, None, {d.target: str(d.env_file) for d in decisions if d.target is not None})
 
 
 def size_container(
@@ -95,19 +92,20 @@ def size_container(
     settings: Settings | None = None,
     node_version: str | None = None,
 ) -> Sizing:
-    """What the init job would plan for `container`: as `view`'s init container would (the task's own
-    settings, several Node containers split as the job splits them), else with `settings` (default:
-    the defaults) as if it were wired. `node_version` (the image's) stands in for NODE_HEAP_NODE_VERSION
-    when the settings give none."""
+    """What the init job would plan for `container`: as `view`'s init container does when it sizes it (its
+    own settings, several Node containers split as the job splits them), else with its settings, or
+    `settings` (default: the defaults), as if it were wired. `node_version` (the image's, which adopt passes
+    on) stands in for NODE_HEAP_NODE_VERSION only in that hypothetical plan, never in the job's own."""
     facts = list_containers(None, None, definition)[container]
     assert facts.defined is not None
     given = view.settings if view is not None else None
     effective = given or settings or load_settings({})
-    if effective.node_version is None and node_version is not None:
+    sized_by_view = view is not None and container in view.targets
+    if not sized_by_view and effective.node_version is None and node_version is not None:
         effective = dataclasses.replace(effective, node_version=node_version)
     observed = Observed(definition=definition, self_name=view.init if view is not None else None)
     decision: Decision | None = None
-    if view is not None and container in view.targets and len(view.targets) > 1:
+    if sized_by_view and view is not None and len(view.targets) > 1:
         decision = next((d for d in decide_all(observed, effective) if d.target == container), None)
     if decision is None:
         decision = decide(observed, effective, target=container, env_file=PurePosixPath(str(effective.env_file)))
