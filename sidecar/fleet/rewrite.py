@@ -92,6 +92,7 @@ class _Context:
     lookups: Mapping[str, ImageLookup]
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    recognized: dict[str, Recognition] = field(default_factory=dict)  # by container, before any rewrite
 
     @property
     def containers(self) -> list[dict[str, Any]]:
@@ -102,8 +103,12 @@ class _Context:
         return {str(c["name"]): c for c in self.containers}
 
     def recognition(self, container: Mapping[str, Any]) -> Recognition:
-        image = container.get("image")
-        return recognize(container, self.lookups.get(image) if isinstance(image, str) else None)
+        """What `container` runs, read once, before the rewrite changes its entry point."""
+        name = str(container["name"])
+        if name not in self.recognized:
+            image = container.get("image")
+            self.recognized[name] = recognize(container, self.lookups.get(image) if isinstance(image, str) else None)
+        return self.recognized[name]
 
 
 def adopt_definition(
